@@ -1,0 +1,7 @@
+"""`python -m nfsvol`."""
+
+import sys
+
+from nfsvol.cli import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""The HTTP edge: Docker's volume plugin protocol, and nothing else.
+
+Wire names (Name, Opts, Mountpoint, Err, ...) live only in this module.
+Each route decodes, calls the driver and encodes; typed errors become
+`{"Err": message}` in exactly one place.
+"""
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from nfsvol.driver import Driver
+from nfsvol.errors import InvalidRequest, NfsvolError
+
+# The content type dockerd sends and expects (moby pkg/plugins).
+MIMETYPE = "application/vnd.docker.plugins.v1.2+json"
+log = logging.getLogger("nfsvol.api")
+
+
+def create_app(driver: Driver) -> Flask:
+    """The Flask app serving `driver`; nothing happens at import time."""
+    app = Flask("nfsvol")
+
+    @app.post("/Plugin.Activate")
+    def activate() -> Response:
+        return _reply({"Implements": ["VolumeDriver"]})
+
+    @app.post("/VolumeDriver.Capabilities")
+    def capabilities() -> Response:
+        return _reply({"Capabilities": driver.capabilities()})
+
+    @app.post("/VolumeDriver.Create")
+    def create() -> Response:
+        body = _body()
+        opts = body.get("Opts")
+        if opts is not None and not isinstance(opts, dict):
+            raise InvalidRequest(f"Opts must be a JSON object, not {opts!r}")
+        driver.create(_name(body), opts)
+        return _reply({})
+
+    @app.post("/VolumeDriver.Remove")
+    def remove() -> Response:
+        driver.remove(_name(_body()))
+        return _reply({})
+
+    @app.post("/VolumeDriver.Mount")
+    def mount() -> Response:
+        body = _body()
+        return _reply({"Mountpoint": driver.mount(_name(body), _mount_id(body))})
+
+    @app.post("/VolumeDriver.Unmount")
+    def unmount() -> Response:
+        body = _body()
+        driver.unmount(_name(body), _mount_id(body))
+        return _reply({})
+
+    @app.post("/VolumeDriver.Path")
+    def path() -> Response:
+        return _reply({"Mountpoint": driver.path(_name(_body()))})
+
+    @app.post("/VolumeDriver.Get")
+    def get() -> Response:
+        volume = driver.get(_name(_body()))
+        return _reply(
+            {
+                "Volume": {
+                    "Name": volume.name,
+                    "Mountpoint": volume.mountpoint,
+                    "CreatedAt": volume.created_at,
+                    "Status": volume.status,
+                }
+            }
+        )
+
+    @app.post("/VolumeDriver.List")
+    def list_() -> Response:
+        volumes = [{"Name": name, "Mountpoint": mp} for name, mp in driver.list()]
+        return _reply({"Volumes": volumes})
+
+    app.register_error_handler(NfsvolError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
+    return app
+
+
+def _body() -> dict[str, Any]:
+    # dockerd sends no Content-Type and sometimes no body at all, so
+    # Flask's request.json cannot be used.
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise InvalidRequest(f"request body is not JSON: {raw[:80]!r}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be a JSON object, not {raw[:80]!r}")
+    return body
+
+
+def _name(body: dict[str, Any]) -> str:
+    name = body.get("Name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest(f"request needs a volume Name, got {name!r}")
+    return name
+
+
+def _mount_id(body: dict[str, Any]) -> str:
+    mount_id = body.get("ID", "")
+    if not isinstance(mount_id, str):
+        raise InvalidRequest(f"mount ID must be a string, got {mount_id!r}")
+    # Docker before 1.12 sent no ID; all such callers share one count.
+    return mount_id or "-"
+
+
+def _reply(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype=MIMETYPE)
+
+
+def _domain_error(exc: NfsvolError) -> Response:
+    log.warning("%s %s: %s", request.path, type(exc).__name__, exc)
+    return _reply({"Err": str(exc)}, 500)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    return _reply({"Err": f"{request.method} {request.path}: {exc.description}"}, exc.code or 500)
+
+
+def _internal_error(exc: Exception) -> Response:
+    log.exception("%s failed", request.path)
+    return _reply(
+        {"Err": f"internal error in nfsvol ({type(exc).__name__}: {exc}); see the plugin log"}, 500
+    )

@@ -1,0 +1,439 @@
+"""The volume driver: Docker's verbs in plain Python types.
+
+The driver owns no I/O of its own making: the mounter, the host state and
+the clock come in through the constructor, and `nfsvol.app` builds the real
+ones. Each share has its own lock; no lock is ever global.
+"""
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nfsvol.catalog import ShareCatalog, VolumeRecord
+from nfsvol.config import Config, Share
+from nfsvol.errors import (
+    MountFailed,
+    NfsvolError,
+    OperationTimeout,
+    VolumeConflict,
+    VolumeInUse,
+    VolumeNotFound,
+)
+from nfsvol.mounter import Mounter, NfsSource
+from nfsvol.state import HostState
+from nfsvol.validate import VolumeOptions, check_name, parse_volume_options
+
+Clock = Callable[[], datetime]
+log = logging.getLogger("nfsvol.driver")
+
+
+@dataclass(frozen=True)
+class Host:
+    """Who this host is: its name and the boot its mounts belong to."""
+
+    name: str
+    boot_id: str
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume as Docker sees it from this host."""
+
+    name: str
+    mountpoint: str  # empty while an nfs volume is not mounted here
+    created_at: str
+    status: dict[str, Any]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+def rfc3339(when: datetime) -> str:
+    """A timestamp as Docker prints CreatedAt."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Driver:
+    """Create, mount and remove volumes that live on configured shares."""
+
+    def __init__(
+        self,
+        config: Config,
+        mounter: Mounter,
+        state: HostState,
+        host: Host,
+        clock: Clock = utc_now,
+        sync_wait: float = 1.5,
+    ) -> None:
+        self.config = config
+        self._mounter = mounter
+        self._state = state
+        self._host = host
+        self._clock = clock
+        self._sync_wait = sync_wait
+        self._syncs: dict[str, threading.Thread] = {}
+        self._syncs_guard = threading.Lock()
+
+    # Docker's verbs.
+
+    def create(self, name: str, opts: Mapping[str, object] | None) -> None:
+        """Make the volume on its share; repeating it with the same options is fine."""
+        check_name(name)
+        options = parse_volume_options(opts, self.config.share_names, self.config.default_share)
+        share = self.config.share(options.share)
+        self._refuse_other_share(name, share.name)
+        with self._state.lock(share.name), self._access(share) as catalog:
+            catalog.ensure_layout()
+            record = catalog.read(name)
+            if record is None:
+                catalog.make_dir(name, options.uid, options.gid, options.mode)
+                record = catalog.add(self._new_record(name, options))
+            if opts:
+                _check_same_options(record, options)
+            self._state.cache_put(record)
+        log.info("created volume %s on share %s", name, share.name)
+
+    def remove(self, name: str) -> None:
+        """Apply the share's on_remove policy; an unknown volume is already gone."""
+        check_name(name)
+        record = self._lookup(name)
+        if record is None:
+            return
+        share = self.config.share(record.share)
+        with self._state.lock(share.name):
+            self._refuse_in_use(share.name, name)
+            with self._access(share) as catalog:
+                catalog.ensure_layout()
+                self._dispose(share, catalog, name)
+            self._state.cache_drop(share.name, name)
+        log.info("removed volume %s (%s)", name, share.on_remove)
+
+    def mount(self, name: str, mount_id: str) -> str:
+        """Make the volume reachable on this host for `mount_id`; return its path."""
+        record = self._require(name)
+        share = self.config.share(record.share)
+        with self._state.lock(share.name), self._access(share) as catalog:
+            self._check_on_share(share, catalog, name)
+            users = self._state.users(share.name, name)
+            users[mount_id] = users.get(mount_id, 0) + 1
+            self._state.set_users(share.name, name, users)
+        return str(catalog.root / name)
+
+    def unmount(self, name: str, mount_id: str) -> None:
+        """Release one Mount of `mount_id`; an extra Unmount changes nothing."""
+        check_name(name)
+        share = self._holding_share(name, mount_id)
+        if share is None:
+            return
+        with self._state.lock(share.name):
+            users = self._state.users(share.name, name)
+            if mount_id not in users:
+                return
+            users[mount_id] -= 1
+            self._state.set_users(share.name, name, {k: n for k, n in users.items() if n > 0})
+            self._release_if_unused(share)
+
+    def path(self, name: str) -> str:
+        """Where the volume is on this host, or "" if it is not mounted here."""
+        return self._mountpoint(self._require(name))
+
+    def get(self, name: str) -> Volume:
+        """The volume with its status on this host."""
+        record = self._require(name)
+        return Volume(
+            name=name,
+            mountpoint=self._mountpoint(record),
+            created_at=record.created_at,
+            status=self._status(record),
+        )
+
+    def list(self) -> list[tuple[str, str]]:
+        """(name, mountpoint) of every volume on every share."""
+        self._refresh_stale()
+        out = []
+        for share in self.config.shares.values():
+            held = set(self._state.held_volumes(share.name))
+            for name in sorted(self._state.cached_names(share.name)):
+                mounted = share.type == "path" or name in held
+                out.append((name, str(self._root(share) / name) if mounted else ""))
+        return out
+
+    def capabilities(self) -> dict[str, str]:
+        """Volumes are visible from every host that has the same shares."""
+        return {"Scope": "global"}
+
+    # Start-up.
+
+    def reconcile(self) -> None:
+        """Match recorded mounts with the kernel's before serving requests."""
+        if self._state.previous_boot() != self._host.boot_id:
+            self._forget_previous_boot()
+        table = self._mounter.mount_points()
+        for share in self.config.shares.values():
+            if share.type == "nfs":
+                with self._state.lock(share.name):
+                    self._reconcile_share(share, table)
+
+    def _forget_previous_boot(self) -> None:
+        # No container survives a reboot holding a mount, so counts from an
+        # earlier boot describe nobody.
+        for share in self.config.share_names:
+            for name in self._state.held_volumes(share):
+                self._state.set_users(share, name, {})
+            self._state.set_mount_record(share, None)
+        self._state.set_boot(self._host.boot_id)
+
+    def _reconcile_share(self, share: Share, table: Mapping[str, str]) -> None:
+        target = str(self._state.mountpoint(share.name))
+        held = self._state.held_volumes(share.name)
+        if target in table and not held:
+            log.info("share %s is mounted but nobody holds it: unmounting", share.name)
+            self._release(share)
+        elif target in table and self._state.mount_record(share.name) is None:
+            self._remember_mount(share, table[target].rsplit(":", 1)[0])
+        elif held and target not in table:
+            log.warning(
+                "share %s held by %s but not mounted; next Mount remounts", share.name, held
+            )
+
+    # Finding volumes.
+
+    def _lookup(self, name: str) -> VolumeRecord | None:
+        record = self._cached(name)
+        if record is None and self._refresh_stale():
+            record = self._cached(name)
+        return record
+
+    def _require(self, name: str) -> VolumeRecord:
+        check_name(name)
+        record = self._lookup(name)
+        if record is None:
+            raise VolumeNotFound(
+                f"volume {name!r} does not exist on share(s) "
+                f"{', '.join(self.config.share_names)}; create it with "
+                f"`docker volume create -d nfsvol {name}`"
+            )
+        return record
+
+    def _cached(self, name: str) -> VolumeRecord | None:
+        for share in self.config.share_names:
+            record = self._state.cached(share, name)
+            if record is not None:
+                return record
+        return None
+
+    def _holding_share(self, name: str, mount_id: str) -> Share | None:
+        # Found through this host's counts, not the catalog: a volume removed
+        # elsewhere must still be released here.
+        for share in self.config.shares.values():
+            if mount_id in self._state.users(share.name, name):
+                return share
+        return None
+
+    def _refuse_other_share(self, name: str, share: str) -> None:
+        record = self._lookup(name)
+        if record is not None and record.share != share:
+            raise VolumeConflict(
+                f"volume {name!r} already exists on share {record.share!r}; "
+                f"pick another name, or use -o share={record.share}"
+            )
+
+    # Keeping the catalog cache fresh without ever blocking on a server.
+
+    def _refresh_stale(self) -> bool:
+        """Sync every share whose cache is older than catalog_ttl; True if any ran."""
+        now = self._clock().timestamp()
+        stale = [
+            share
+            for share in self.config.shares.values()
+            if now - (self._state.synced_at(share.name) or 0.0) > self.config.catalog_ttl
+        ]
+        threads = [self._start_sync(share) for share in stale]
+        for thread in threads:
+            thread.join(self._sync_wait)
+        return bool(stale)
+
+    def _start_sync(self, share: Share) -> threading.Thread:
+        # One sync per share per process: a hung server must not pile up threads.
+        with self._syncs_guard:
+            thread = self._syncs.get(share.name)
+            if thread is None or not thread.is_alive():
+                thread = threading.Thread(target=self._sync, args=(share,), daemon=True)
+                self._syncs[share.name] = thread
+                thread.start()
+        return thread
+
+    def _sync(self, share: Share) -> None:
+        try:
+            with self._state.lock(share.name), self._access(share) as catalog:
+                self._mirror(share.name, catalog)
+        except (NfsvolError, OSError) as exc:
+            log.warning("cannot read the catalog of share %s: %s", share.name, exc)
+        # Stamp even on failure so a dead server is retried once per TTL.
+        self._state.mark_synced(share.name, self._clock().timestamp())
+
+    def _mirror(self, share: str, catalog: ShareCatalog) -> None:
+        on_share = set(catalog.names())
+        cached = set(self._state.cached_names(share))
+        for name in on_share - cached:
+            record = catalog.read(name)
+            if record is not None:
+                self._state.cache_put(record)
+        for name in cached - on_share:
+            if not self._state.users(share, name):
+                self._state.cache_drop(share, name)
+
+    # Reaching a share.
+
+    def _root(self, share: Share) -> Path:
+        return Path(share.path) if share.type == "path" else self._state.mountpoint(share.name)
+
+    @contextlib.contextmanager
+    def _access(self, share: Share) -> Iterator[ShareCatalog]:
+        """Keep the share reachable for the block; call under the share's lock.
+
+        If the block leaves nobody on this host holding the share, a mount
+        made for it is released, which also rolls back a failed Mount:
+        Docker sends no Unmount after a failed Mount.
+        """
+        self._ensure_reachable(share)
+        try:
+            yield ShareCatalog(self._root(share))
+        finally:
+            self._release_if_unused(share)
+
+    def _ensure_reachable(self, share: Share) -> None:
+        root = self._root(share)
+        if share.type == "path":
+            if not root.is_dir():
+                raise MountFailed(
+                    f"share {share.name!r}: path {str(root)!r} is not a directory; "
+                    "mount the export there first (fstab or autofs)"
+                )
+            return
+        if str(root) not in self._mounter.mount_points():
+            self._mount_share(share, root)
+
+    def _mount_share(self, share: Share, target: Path) -> None:
+        failures = []
+        for server in share.servers:
+            source = NfsSource(server, share.export, share.version, share.options)
+            try:
+                self._mounter.mount(source, str(target))
+            except (MountFailed, OperationTimeout) as exc:
+                log.warning("share %s: server %s failed: %s", share.name, server, exc)
+                failures.append(f"{server}: {exc}")
+                continue
+            self._remember_mount(share, server)
+            return
+        raise MountFailed(
+            f"share {share.name!r}: no server could be mounted, tried in order: "
+            + "; ".join(failures)
+        )
+
+    def _remember_mount(self, share: Share, server: str) -> None:
+        record = {"server": server, "since": rfc3339(self._clock())}
+        self._state.set_mount_record(share.name, record)
+
+    def _release_if_unused(self, share: Share) -> None:
+        if share.type == "nfs" and not self._state.held_volumes(share.name):
+            try:
+                self._release(share)
+            except NfsvolError as exc:
+                # Nobody uses it: a later reconcile retries. Never fail the caller.
+                log.warning("share %s: could not release its mount: %s", share.name, exc)
+
+    def _release(self, share: Share) -> None:
+        self._mounter.unmount(str(self._state.mountpoint(share.name)))
+        self._state.set_mount_record(share.name, None)
+
+    # Per-volume details.
+
+    def _new_record(self, name: str, options: VolumeOptions) -> VolumeRecord:
+        return VolumeRecord(
+            name=name,
+            share=options.share,
+            created_at=rfc3339(self._clock()),
+            created_by=self._host.name,
+            options=options.as_dict(),
+        )
+
+    def _check_on_share(self, share: Share, catalog: ShareCatalog, name: str) -> None:
+        if catalog.read(name) is None:
+            self._state.cache_drop(share.name, name)
+            raise VolumeNotFound(
+                f"volume {name!r} was removed from share {share.name!r}, "
+                f"probably by another host; run `docker volume rm {name}`"
+            )
+        if not catalog.has_dir(name):
+            raise VolumeNotFound(
+                f"volume {name!r} has metadata but no directory on share "
+                f"{share.name!r}; remove it with `docker volume rm {name}`"
+            )
+
+    def _refuse_in_use(self, share: str, name: str) -> None:
+        users = self._state.users(share, name)
+        if users:
+            raise VolumeInUse(
+                f"volume {name!r} is in use on this host by {len(users)} mount(s) "
+                f"({', '.join(sorted(users))}); stop and remove those containers first"
+            )
+
+    def _dispose(self, share: Share, catalog: ShareCatalog, name: str) -> None:
+        # Forget first: a crash midway then leaves data without metadata
+        # (kept, as with retain), never metadata pointing at lost data.
+        catalog.forget(name)
+        if share.on_remove == "retain":
+            return
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        area = "archive" if share.on_remove == "archive" else "trash"
+        moved = catalog.move_aside(name, area, stamp)
+        if moved and area == "trash":
+            catalog.purge_trash(moved)
+
+    def _mountpoint(self, record: VolumeRecord) -> str:
+        share = self.config.share(record.share)
+        if share.type == "nfs" and not self._state.users(share.name, record.name):
+            return ""
+        return str(self._root(share) / record.name)
+
+    def _status(self, record: VolumeRecord) -> dict[str, Any]:
+        share = self.config.share(record.share)
+        users = self._state.users(share.name, record.name)
+        status: dict[str, Any] = {
+            "share": share.name,
+            "type": share.type,
+            "created_by": record.created_by,
+            "options": record.options,
+            "mounted": bool(users),
+            "users": sorted(users),
+            "on_remove": share.on_remove,
+        }
+        if share.type == "path":
+            status["path"] = share.path
+        else:
+            mount = self._state.mount_record(share.name) or {}
+            status.update(
+                server=mount.get("server", ""),
+                servers=list(share.servers),
+                export=share.export,
+                version=share.version,
+                nfs_options=NfsSource("", "", share.version, share.options).option_string,
+            )
+        return status
+
+
+def _check_same_options(record: VolumeRecord, options: VolumeOptions) -> None:
+    wanted = options.as_dict()
+    if record.options != wanted:
+        raise VolumeConflict(
+            f"volume {record.name!r} already exists with options {record.options}, "
+            f"not {wanted}; remove it first or create it with the same options"
+        )

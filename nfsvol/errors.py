@@ -1,0 +1,50 @@
+"""Typed domain errors.
+
+They are raised deep in the driver and turned into the wire format
+(`{"Err": message}`) only by the HTTP edge in `nfsvol.api`. Every message
+names the offending value and says what to do about it.
+"""
+
+
+class NfsvolError(Exception):
+    """Base class: the message is shown to the Docker user as is."""
+
+
+class ConfigError(NfsvolError):
+    """The operator's configuration file is invalid."""
+
+
+class InvalidRequest(NfsvolError):
+    """A request from Docker is malformed (bad JSON, missing Name)."""
+
+
+class InvalidName(NfsvolError):
+    """A volume name does not match Docker's pattern or is too long."""
+
+
+class InvalidOption(NfsvolError):
+    """A `-o` volume option is unknown, malformed or not allowed."""
+
+
+class VolumeNotFound(NfsvolError):
+    """No volume of that name exists on any configured share."""
+
+
+class VolumeConflict(NfsvolError):
+    """A volume of that name exists with different options."""
+
+
+class VolumeInUse(NfsvolError):
+    """The volume is mounted on this host and cannot be removed."""
+
+
+class UnsafePath(NfsvolError):
+    """A path on the share is a symlink or otherwise escapes the share."""
+
+
+class MountFailed(NfsvolError):
+    """mount/umount failed; the message carries the helper's stderr."""
+
+
+class OperationTimeout(NfsvolError):
+    """A mount, umount or probe of a server did not finish in its budget."""

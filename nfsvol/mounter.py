@@ -1,0 +1,126 @@
+"""The system boundary for mounts: mount.nfs and umount, run as argv lists.
+
+Every child runs in its own session under a timeout; when the timeout
+expires the whole process group is killed, so a dead server can never
+wedge a request.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from typing import Protocol
+
+from nfsvol import mountinfo
+from nfsvol.errors import MountFailed, OperationTimeout
+from nfsvol.validate import FORCED_NFS_OPTIONS
+
+
+@dataclass(frozen=True)
+class NfsSource:
+    """One server's export, with the options to mount it by."""
+
+    server: str
+    export: str
+    version: str
+    options: tuple[str, ...] = ()
+
+    @property
+    def device(self) -> str:
+        """The `server:/export` string mount.nfs takes."""
+        return f"{self.server}:{self.export}"
+
+    @property
+    def option_string(self) -> str:
+        """The -o argument: version, then the forced and operator options."""
+        return ",".join((f"vers={self.version}", *FORCED_NFS_OPTIONS, *self.options))
+
+
+class Mounter(Protocol):
+    """What the driver needs from the kernel's mount table."""
+
+    def mount(self, source: NfsSource, target: str) -> None:
+        """Mount `source` on the existing directory `target`."""
+
+    def unmount(self, target: str) -> None:
+        """Unmount `target`; succeed if it is not mounted."""
+
+    def mount_points(self) -> dict[str, str]:
+        """Mount point -> source, for every mount this process sees."""
+
+
+def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run `argv` with no shell; kill its process group if it overruns."""
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise OperationTimeout(
+                f"{' '.join(argv)} did not finish within {timeout:g}s and was killed; "
+                "check that the server answers, or raise mount_timeout"
+            ) from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    # A child stuck in uninterruptible NFS I/O may outlive SIGKILL for a
+    # while; do not let it hold the request.
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.communicate(timeout=1)
+
+
+class SubprocessMounter:
+    """The real Mounter: mount.nfs and umount under a timeout."""
+
+    def __init__(
+        self,
+        mount_helper: str = "/sbin/mount.nfs",
+        umount_helper: str = "/bin/umount",
+        timeout: float = 10.0,
+        mountinfo_path: str = "/proc/self/mountinfo",
+    ) -> None:
+        self._mount_helper = mount_helper
+        self._umount_helper = umount_helper
+        self._timeout = timeout
+        self._mountinfo_path = mountinfo_path
+
+    def mount(self, source: NfsSource, target: str) -> None:
+        """Mount with mount.nfs; the error carries the helper's stderr."""
+        argv = [self._mount_helper, source.device, target, "-o", source.option_string]
+        result = run(argv, self._timeout)
+        if result.returncode != 0:
+            raise MountFailed(
+                f"mounting {source.device} on {target} failed "
+                f"(exit {result.returncode}): {result.stderr.strip() or result.stdout.strip()}"
+            )
+
+    def unmount(self, target: str) -> None:
+        """Unmount; fall back to a lazy detach if the server does not answer."""
+        if target not in self.mount_points():
+            return
+        try:
+            result = run([self._umount_helper, target], self._timeout)
+        except OperationTimeout:
+            result = run([self._umount_helper, "-l", target], self._timeout)
+        if result.returncode != 0 and target in self.mount_points():
+            raise MountFailed(
+                f"unmounting {target} failed (exit {result.returncode}): "
+                f"{result.stderr.strip()}; see `fuser -m {target}`"
+            )
+
+    def mount_points(self) -> dict[str, str]:
+        """Mount points from /proc/self/mountinfo (the last mount on a path wins)."""
+        return {e.mount_point: e.source for e in mountinfo.read(self._mountinfo_path)}

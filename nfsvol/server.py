@@ -1,0 +1,73 @@
+"""Real defaults, built in one place, and gunicorn serving them on a socket."""
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from nfsvol.api import create_app
+from nfsvol.config import Config
+from nfsvol.driver import Driver, Host
+from nfsvol.mounter import SubprocessMounter
+from nfsvol.state import HostState
+
+DEFAULT_SOCKET = "/run/docker/plugins/nfsvol.sock"
+
+
+def this_host() -> Host:
+    """This machine's name and current boot."""
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return Host(name=socket.gethostname(), boot_id=boot_id)
+
+
+def build_driver(config: Config) -> Driver:
+    """A driver wired to the real mount helpers, state directory and clock."""
+    mounter = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
+    # Long enough for one mount attempt per server plus an unmount.
+    lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
+    state = HostState(config.state_dir, config.share_names, lock_timeout)
+    return Driver(config, mounter, state, this_host())
+
+
+class PluginServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
+    """gunicorn running one preloaded Flask app on a unix socket."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self._app = app
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Hand our options to gunicorn instead of its command line."""
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        """The app every worker serves."""
+        return self._app
+
+
+def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 8) -> None:
+    """Reconcile this host's mounts, then serve the plugin until stopped."""
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    driver = build_driver(config)
+    driver.reconcile()
+    os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
+    options = {
+        "bind": f"unix:{socket_path}",
+        "umask": 0o077,  # socket and state files: root only
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 120,
+        "graceful_timeout": 30,
+        "accesslog": None,
+        "loglevel": config.log_level,
+    }
+    PluginServer(create_app(driver), options).run()

@@ -1,0 +1,137 @@
+"""Per-host state under `state_dir`, shared safely by every gunicorn worker.
+
+    state_dir/boot_id                   the boot the counts below belong to
+    state_dir/locks/<share>.lock        flock held while changing a share
+    state_dir/mnt/<share>/              where an nfs share is mounted
+    state_dir/users/<share>/<vol>.json  {"ids": {mount ID: count}} on this host
+    state_dir/mounts/<share>.json       which server the share is mounted from
+    state_dir/cache/<share>/<vol>.json  mirror of the share's metadata
+
+Every file is replaced atomically and fsynced, so a `kill -9` at any
+moment leaves either the old or the new counts, never a torn file.
+"""
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from nfsvol import fsutil
+from nfsvol.catalog import VolumeRecord
+from nfsvol.errors import OperationTimeout
+
+
+class HostState:
+    """This host's mount counts, share mounts and catalog cache."""
+
+    def __init__(self, state_dir: Path, shares: tuple[str, ...], lock_timeout: float) -> None:
+        self.root = state_dir
+        self._lock_timeout = lock_timeout
+        for share in shares:
+            for sub in ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share):
+                (state_dir / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(state_dir, 0o700)
+
+    def mountpoint(self, share: str) -> Path:
+        """Where an nfs share is mounted on this host."""
+        return self.root / "mnt" / share
+
+    @contextlib.contextmanager
+    def lock(self, share: str) -> Iterator[None]:
+        """Serialise changes to one share across workers and threads."""
+        try:
+            with fsutil.file_lock(self.root / "locks" / f"{share}.lock", self._lock_timeout):
+                yield
+        except fsutil.LockTimeout:
+            raise OperationTimeout(
+                f"share {share!r} stayed busy for {self._lock_timeout:g}s: another "
+                "operation on it is stuck, most likely on an unreachable NFS server; "
+                "check the server, then retry"
+            ) from None
+
+    # Mount IDs: who on this host holds each volume.
+
+    def users(self, share: str, name: str) -> dict[str, int]:
+        """Mount ID -> number of Mounts not yet matched by an Unmount."""
+        data = fsutil.read_json(self._users_file(share, name))
+        return {} if data is None else dict(data["ids"])
+
+    def set_users(self, share: str, name: str, ids: dict[str, int]) -> None:
+        """Record the holders; an empty map deletes the file."""
+        path = self._users_file(share, name)
+        if ids:
+            fsutil.write_json(path, {"ids": ids})
+        else:
+            fsutil.remove_file(path)
+
+    def held_volumes(self, share: str) -> list[str]:
+        """Volumes of `share` that some container on this host holds."""
+        names = os.listdir(self.root / "users" / share)
+        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
+
+    def _users_file(self, share: str, name: str) -> Path:
+        return self.root / "users" / share / f"{name}.json"
+
+    # Share mounts: which server each mounted share came from.
+
+    def mount_record(self, share: str) -> dict[str, Any] | None:
+        """What we know of the share's mount on this host, if any."""
+        data: dict[str, Any] | None = fsutil.read_json(self.root / "mounts" / f"{share}.json")
+        return data
+
+    def set_mount_record(self, share: str, record: dict[str, Any] | None) -> None:
+        """Remember (or forget) the server the share is mounted from."""
+        path = self.root / "mounts" / f"{share}.json"
+        if record is None:
+            fsutil.remove_file(path)
+        else:
+            fsutil.write_json(path, record)
+
+    # Boot identity: counts from a previous boot describe no live container.
+
+    def previous_boot(self) -> str | None:
+        """The boot id the state was last written under."""
+        boot: str | None = fsutil.read_json(self.root / "boot_id")
+        return boot
+
+    def set_boot(self, boot_id: str) -> None:
+        """Stamp the state with the current boot id."""
+        fsutil.write_json(self.root / "boot_id", boot_id)
+
+    # Catalog cache: a local mirror so Get/List never wait on a server.
+
+    def cached(self, share: str, name: str) -> VolumeRecord | None:
+        """The cached record of a volume on `share`, if any."""
+        data = fsutil.read_json(self.root / "cache" / share / f"{name}.json")
+        return None if data is None else VolumeRecord.from_json(data)
+
+    def cache_put(self, record: VolumeRecord) -> None:
+        """Mirror a record from the share."""
+        path = self.root / "cache" / record.share / f"{record.name}.json"
+        # A mirror: after a crash it is rebuilt from the share, so skip fsync.
+        fsutil.write_json(path, record.to_json(), durable=False)
+
+    def cache_drop(self, share: str, name: str) -> None:
+        """Forget a volume the share no longer has."""
+        fsutil.remove_file(self.root / "cache" / share / f"{name}.json")
+
+    def cached_names(self, share: str) -> list[str]:
+        """Every volume name cached for `share`."""
+        names = os.listdir(self.root / "cache" / share)
+        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
+
+    def synced_at(self, share: str) -> float | None:
+        """When the cache of `share` last matched the share (epoch seconds)."""
+        try:
+            return (self.root / "cache" / share / ".synced").stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def mark_synced(self, share: str, when: float | None = None) -> None:
+        """Stamp the cache of `share` as fresh."""
+        marker = self.root / "cache" / share / ".synced"
+        marker.touch()
+        now = time.time() if when is None else when
+        os.utime(marker, (now, now))
