@@ -238,7 +238,8 @@ class Driver:
         return None
 
     def _refuse_other_share(self, name: str, share: str) -> None:
-        record = self._lookup(name)
+        # The cache is enough here: a sync would cost a mount on every Create.
+        record = self._cached(name)
         if record is not None and record.share != share:
             raise VolumeConflict(
                 f"volume {name!r} already exists on share {record.share!r}; "

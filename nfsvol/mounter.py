@@ -52,32 +52,30 @@ class Mounter(Protocol):
 
 def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     """Run `argv` with no shell; kill its process group if it overruns."""
-    with subprocess.Popen(
+    proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-    ) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise OperationTimeout(
-                f"{' '.join(argv)} did not finish within {timeout:g}s and was killed; "
-                "check that the server answers, or raise mount_timeout"
-            ) from None
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise OperationTimeout(
+            f"{' '.join(argv)} did not finish within {timeout:g}s and was killed; "
+            "check that the server answers, or raise mount_timeout"
+        ) from None
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
     # A child stuck in uninterruptible NFS I/O may outlive SIGKILL for a
-    # while; do not let it hold the request.
+    # while; reap it if it goes quickly, never let it hold the request.
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.communicate(timeout=1)
 

@@ -1,0 +1,247 @@
+"""Docker hosts: QEMU (TCG) guests running dockerd, driven from this machine."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from testbed._proc import free_port, stop_process, wait_for
+from testbed.artifacts import IMAGE_TAG, Artifacts
+
+QEMU = "/usr/bin/qemu-system-x86_64"
+DOCKER = "/usr/bin/docker"  # the distro client matches dockerd 20.10
+DEFAULT_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3"
+REPO = Path(__file__).resolve().parent.parent
+AGENT_PORT = 7000  # inside the guest, fixed in guest/stage2.sh
+PLUGIN_SOCKET = "/run/docker/plugins/nfsvol.sock"
+
+
+@dataclass(frozen=True)
+class GuestResult:
+    """Outcome of a command run inside a guest."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> GuestResult:
+        """Return self, or raise if rc is not 0."""
+        if self.rc != 0:
+            raise RuntimeError(f"guest command failed rc={self.rc}: {self.stderr.strip()[-2000:]}")
+        return self
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A guest-side address (ip:port) relayed to a host loopback port, e.g. a second NFS server."""
+
+    guest_ip: str
+    guest_port: int
+    host_port: int
+
+
+class DockerHost:
+    """One QEMU guest with dockerd; power_off() loses everything but state_dir."""
+
+    def __init__(self, name: str, artifacts: Artifacts, state_dir: str | Path | None = None,
+                 memory_mb: int = 1536, cpus: int = 1, python: str = DEFAULT_PYTHON,
+                 forwards: Sequence[Forward] = (), workdir: str | Path | None = None) -> None:
+        self.name = name
+        self.artifacts = artifacts
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.memory_mb, self.cpus, self.python = memory_mb, cpus, python
+        self.forwards = tuple(forwards)
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"nfsvol-{name}-"))
+        # Ports stay fixed across reboots so clients keep their addresses.
+        self.docker_port = free_port()
+        self.agent_port = free_port()
+        self._qemu: subprocess.Popen[bytes] | None = None
+        self.boot_seconds: float | None = None
+
+    @property
+    def console_log(self) -> Path:
+        """The guest's serial console output."""
+        return self.workdir / "console.log"
+
+    def _qemu_argv(self) -> list[str]:
+        net = (f"user,id=n0,restrict=off,hostfwd=tcp:127.0.0.1:{self.docker_port}-:2375,"
+               f"hostfwd=tcp:127.0.0.1:{self.agent_port}-:{AGENT_PORT}")
+        for fwd in self.forwards:
+            # cmd: runs one relay per guest connection; a down target closes the connection.
+            net += (f",guestfwd=tcp:{fwd.guest_ip}:{fwd.guest_port}"
+                    f"-cmd:/usr/bin/busybox nc 127.0.0.1 {fwd.host_port}")
+        append = (f"console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check "
+                  f"tb.hostname={self.name} tb.python={self.python} "
+                  f"tb.state={1 if self.state_dir else 0}")
+        argv = [QEMU, "-accel", "tcg,tb-size=256", "-machine", "pc", "-cpu", "max",
+                "-m", str(self.memory_mb), "-smp", str(self.cpus), "-nodefaults",
+                "-no-user-config", "-display", "none", "-no-reboot",
+                "-serial", f"file:{self.console_log}",
+                "-kernel", str(self.artifacts.kernel), "-initrd", str(self.artifacts.initramfs),
+                "-append", append, "-netdev", net, "-device", "virtio-net-pci,netdev=n0",
+                "-device", "virtio-rng-pci",
+                "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
+                           "readonly=on,multidevs=remap"]
+        if self.state_dir:
+            argv += ["-virtfs", f"local,path={self.state_dir},mount_tag=hoststate,"
+                                "security_model=none,multidevs=remap"]
+        return argv
+
+    def start(self) -> None:
+        """Launch QEMU without waiting for the guest (see wait_ready)."""
+        if self.running():
+            raise RuntimeError(f"guest {self.name} is already running")
+        if self.state_dir:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._started = time.monotonic()
+        self._qemu = subprocess.Popen(self._qemu_argv(), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=open(self.workdir / "qemu.err", "wb"))  # noqa: SIM115
+
+    def wait_ready(self, timeout: float = 240) -> float:
+        """Wait until the agent and dockerd answer; return seconds since start()."""
+        wait_for(self._ready, timeout, f"guest {self.name} (see {self.console_log})", 0.5)
+        self.boot_seconds = time.monotonic() - self._started
+        return self.boot_seconds
+
+    def boot(self, timeout: float = 240) -> float:
+        """Start the guest and wait for dockerd; return boot-to-ready seconds."""
+        self.start()
+        return self.wait_ready(timeout)
+
+    def _ready(self) -> bool:
+        if self._qemu is None or self._qemu.poll() is not None:
+            raise RuntimeError(f"qemu for {self.name} exited: {self._tail()}")
+        return self._ping_agent() and self._ping_docker()
+
+    def _tail(self) -> str:
+        logs = [self.workdir / "qemu.err", self.console_log]
+        return " | ".join(p.read_text(errors="replace")[-1500:] for p in logs if p.exists())
+
+    def _ping_agent(self) -> bool:
+        try:
+            return bool(self._agent({"op": "ping"}, timeout=3).get("ok"))
+        except OSError:
+            return False
+
+    def _ping_docker(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.docker_port, timeout=3)
+        try:
+            conn.request("GET", "/_ping")
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def _agent(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        with socket.create_connection(("127.0.0.1", self.agent_port), timeout=timeout) as s:
+            s.sendall(json.dumps(req).encode() + b"\n")
+            data = s.makefile("rb").readline()
+        if not data:
+            raise ConnectionError(f"agent on {self.name} closed without answer")
+        reply: dict[str, Any] = json.loads(data)
+        if "error" in reply and "rc" not in reply:
+            raise RuntimeError(f"agent on {self.name}: {reply['error']}")
+        return reply
+
+    def running(self) -> bool:
+        """Tell whether QEMU is alive."""
+        return self._qemu is not None and self._qemu.poll() is None
+
+    def run(self, argv: Sequence[str], timeout: float = 60, cwd: str | None = None,
+            env: dict[str, str] | None = None, input: bytes | None = None) -> GuestResult:
+        """Run argv inside the guest and return rc/stdout/stderr (no check; see .check())."""
+        req: dict[str, Any] = {"op": "run", "argv": list(argv), "timeout": timeout,
+                               "cwd": cwd, "env": env}
+        if input is not None:
+            req["input_b64"] = base64.b64encode(input).decode()
+        reply = self._agent(req, timeout=timeout + 10)
+        return GuestResult(reply["rc"], base64.b64decode(reply["stdout_b64"]).decode(errors="replace"),
+                           base64.b64decode(reply["stderr_b64"]).decode(errors="replace"))
+
+    def spawn(self, argv: Sequence[str], cwd: str | None = None,
+              env: dict[str, str] | None = None, log: str = "/dev/null") -> int:
+        """Start a long-running process in the guest; return its guest pid."""
+        req = {"op": "spawn", "argv": list(argv), "cwd": cwd, "env": env, "log": log}
+        return int(self._agent(req, timeout=30)["pid"])
+
+    def kill(self, pid: int, sig: int = signal.SIGTERM) -> bool:
+        """Send sig to a guest pid; False if no such process."""
+        return bool(self._agent({"op": "kill", "pid": pid, "sig": int(sig)}, timeout=10)["ok"])
+
+    def wait(self, pid: int, timeout: float = 0) -> int | None:
+        """Wait for a spawned guest process; its exit code, or None if still running."""
+        reply = self._agent({"op": "wait", "pid": pid, "timeout": timeout}, timeout=timeout + 10)
+        return reply.get("rc")
+
+    def start_plugin(self, config: str, socket_path: str = PLUGIN_SOCKET,
+                     log: str = "/run/testbed/nfsvol.log") -> int:
+        """Start `python -m nfsvol serve` from the working tree; return its guest pid."""
+        argv = [self.python, "-m", "nfsvol", "serve", "--config", config, "--socket", socket_path]
+        return self.spawn(argv, cwd=str(REPO), env={"PYTHONPATH": str(REPO)}, log=log)
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        """Write a file inside the guest (e.g. a plugin config)."""
+        raw = data.encode() if isinstance(data, str) else data
+        self.run(["/bin/busybox", "sh", "-c", 'cat > "$0"', path], input=raw).check()
+
+    def docker(self, *args: str, timeout: float = 180, check: bool = True,
+               ) -> subprocess.CompletedProcess[str]:
+        """Run the docker client on this machine against the guest's dockerd."""
+        argv = [DOCKER, "-H", f"tcp://127.0.0.1:{self.docker_port}", *args]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)} on {self.name} exited "
+                               f"{proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        return proc
+
+    def load_image(self, tag: str = IMAGE_TAG) -> None:
+        """Import the busybox rootfs tarball into the guest's dockerd as tag."""
+        self.docker("import", str(self.artifacts.busybox_tar), tag, timeout=300)
+
+    def power_off(self) -> None:
+        """Kill QEMU abruptly: no shutdown, no unmount, like pulling the plug."""
+        if self._qemu is not None:
+            self._qemu.kill()
+            self._qemu.wait(timeout=30)
+            self._qemu = None
+
+    def reboot(self, timeout: float = 240) -> float:
+        """Power off abruptly and boot again; return boot-to-ready seconds."""
+        self.power_off()
+        return self.boot(timeout)
+
+    def close(self) -> None:
+        """Power off and delete the work directory (state_dir is kept)."""
+        if self._qemu is not None:
+            stop_process(self._qemu, timeout=5)
+            self._qemu = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> DockerHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def boot_all(hosts: Sequence[DockerHost], timeout: float = 300) -> list[float]:
+    """Boot several guests in parallel; return each one's boot-to-ready seconds."""
+    for host in hosts:
+        host.start()
+    with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+        return list(pool.map(lambda h: h.wait_ready(timeout), hosts))

@@ -1,0 +1,52 @@
+#!/bin/busybox sh
+# Stage 1, PID 1 in the initramfs: load modules, build the root from the host's
+# read-only 9p share plus tmpfs/overlay layers, then switch_root to busybox init.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.list); do modprobe "$m" || echo "init: modprobe $m failed"; done
+
+TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        tb.hostname=*) TB_HOSTNAME="${arg#tb.hostname=}" ;;
+        tb.python=*) TB_PYTHON="${arg#tb.python=}" ;;
+        tb.state=*) TB_STATE="${arg#tb.state=}" ;;
+    esac
+done
+
+R=/newroot
+mkdir -p $R
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$TB_MSIZE hostroot $R || exec sh
+mount -t tmpfs -o mode=755 run $R/run
+mount -t tmpfs -o mode=1777 tmp $R/tmp
+mount -t tmpfs -o mode=755 mnt $R/mnt
+# Writable copies of host dirs: the host's files show through, guest writes stay in RAM.
+for d in etc var root; do
+    mkdir -p $R/run/.ov/$d/u $R/run/.ov/$d/w
+    mount -t overlay -o lowerdir=$R/$d,upperdir=$R/run/.ov/$d/u,workdir=$R/run/.ov/$d/w ov-$d $R/$d
+done
+# overlay2 cannot stack on overlayfs, so the docker data root is its own tmpfs.
+mkdir -p $R/var/lib/docker $R/var/lib/nfsvol
+mount -t tmpfs -o mode=711 docker $R/var/lib/docker
+if [ "$TB_STATE" = 1 ]; then
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=$TB_MSIZE hoststate $R/var/lib/nfsvol
+fi
+
+mkdir -p $R/run/testbed
+cp /stage2.sh /agent.py $R/run/testbed/
+cat > $R/run/testbed/env <<ENV
+TB_HOSTNAME=$TB_HOSTNAME
+TB_PYTHON=$TB_PYTHON
+ENV
+printf '::sysinit:/bin/busybox sh /run/testbed/stage2.sh\n::shutdown:/bin/busybox sync\n' > $R/etc/inittab
+echo "$TB_HOSTNAME" > $R/etc/hostname
+printf '127.0.0.1 localhost %s\n' "$TB_HOSTNAME" > $R/etc/hosts
+rm -f $R/etc/mtab; ln -s /proc/self/mounts $R/etc/mtab
+
+mount --move /proc $R/proc
+mount --move /sys $R/sys
+mount --move /dev $R/dev
+exec switch_root $R /bin/busybox init

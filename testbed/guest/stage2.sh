@@ -1,0 +1,28 @@
+# Stage 2, run by busybox init in the real root: network, cgroups, dockerd, exec agent.
+. /run/testbed/env
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin
+export HOME=/root
+hostname "$TB_HOSTNAME"
+mkdir -p /dev/pts /dev/shm /dev/mqueue
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o mode=1777 shm /dev/shm
+mount -t mqueue mqueue /dev/mqueue
+# Static QEMU user-net addressing: no DHCP client needed.
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+# cgroup v1, as measured with dockerd 20.10 here.
+mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+for c in $(awk '!/^#/ && $4 == 1 {print $1}' /proc/cgroups); do
+    mkdir -p /sys/fs/cgroup/$c
+    mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c
+done
+mount --make-rshared /
+echo '{}' > /run/testbed/daemon.json
+setsid dockerd --config-file /run/testbed/daemon.json \
+    -H tcp://0.0.0.0:2375 -H unix:///var/run/docker.sock \
+    --data-root /var/lib/docker --storage-driver overlay2 \
+    --bridge=none --iptables=false --ip-masq=false --userland-proxy=false \
+    </dev/null >/run/testbed/dockerd.log 2>&1 &
+setsid "$TB_PYTHON" -I /run/testbed/agent.py 7000 </dev/null >/run/testbed/agent.log 2>&1 &

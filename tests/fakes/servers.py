@@ -1,0 +1,97 @@
+"""Fake NFS servers for the fake mount.nfs helper (see mount_nfs.py)."""
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from nfsvol import mountinfo
+
+MOUNT_HELPER = str(Path(__file__).with_name("mount_nfs.py"))
+
+
+class FakeServers:
+    """The table that tells the fake mount.nfs what each server does."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.table = root / "servers.json"
+        self._servers: dict[str, str] = {}
+        self._save()
+
+    def live(self, server: str, export: str = "/srv/docker") -> Path:
+        """Make `server` answer; return the directory its export shows."""
+        base = self.root / "exports" / server
+        (base / export.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        self._servers[server] = str(base)
+        self._save()
+        return base / export.lstrip("/")
+
+    def alias(self, server: str, same_as: str) -> None:
+        """Make `server` serve the same storage as `same_as`."""
+        self._servers[server] = self._servers[same_as]
+        self._save()
+
+    def down(self, server: str) -> None:
+        """Make `server` refuse connections."""
+        self._servers[server] = "down"
+        self._save()
+
+    def hang(self, server: str) -> None:
+        """Make `server` never answer."""
+        self._servers[server] = "hang"
+        self._save()
+
+    def calls(self) -> list[list[str]]:
+        """Every argv the fake helper was called with."""
+        log = Path(str(self.table) + ".log")
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines()]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment that points the helper at this table."""
+        return {"NFSVOL_FAKE_SERVERS": str(self.table)}
+
+    def _save(self) -> None:
+        self.table.write_text(json.dumps(self._servers))
+
+
+def unmount_below(root: Path) -> None:
+    """Detach every mount under `root`, deepest first (test clean-up)."""
+    points = [e.mount_point for e in mountinfo.read() if e.mount_point.startswith(str(root))]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def mounted_below(root: Path) -> list[str]:
+    """Mount points under `root`, as the kernel reports them."""
+    return sorted(e.mount_point for e in mountinfo.read() if e.mount_point.startswith(str(root)))
+
+
+def helper_processes() -> list[int]:
+    """PIDs of fake mount.nfs helpers still running (none should outlive a call)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if any(arg.endswith(b"fakes/mount_nfs.py") for arg in cmdline[:2]):
+            pids.append(int(entry.name))
+    return pids
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += timedelta(seconds=seconds)

@@ -1,0 +1,402 @@
+"""The driver against real state on disk, real bind mounts and fake servers."""
+
+import json
+import os
+import time
+
+import pytest
+
+from nfsvol.errors import (
+    InvalidName,
+    InvalidOption,
+    MountFailed,
+    OperationTimeout,
+    UnsafePath,
+    VolumeConflict,
+    VolumeInUse,
+    VolumeNotFound,
+)
+from tests.fakes.servers import helper_processes, mounted_below
+
+
+def meta(world, name):
+    return json.loads((world.export / ".nfsvol" / "volumes" / f"{name}.json").read_text())
+
+
+def test_create_makes_directory_and_metadata_on_the_share(world):
+    """A volume is a directory on the export plus metadata, with owner and mode."""
+    world.driver().create("data", {"uid": "1234", "gid": "4321", "mode": "0750"})
+    st = os.stat(world.export / "data")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1234, 4321, 0o750)
+    record = meta(world, "data")
+    assert record["created_by"] == "a"
+    assert record["created_at"] == "2026-11-29T12:00:00Z"
+    assert record["options"] == {"share": "main", "uid": "1234", "gid": "4321", "mode": "0750"}
+
+
+def test_create_leaves_no_mount_behind(world):
+    """The share is mounted for Create only; nobody holds it afterwards."""
+    world.driver().create("data", None)
+    assert mounted_below(world.tmp) == []
+
+
+def test_create_is_idempotent_and_refuses_other_options(world):
+    """Same options again is fine; different options fail and change nothing."""
+    driver = world.driver()
+    driver.create("data", {"mode": "0700"})
+    driver.create("data", {"mode": "0700"})
+    with pytest.raises(VolumeConflict, match=r"'data' already exists with options .*0700"):
+        driver.create("data", {"mode": "0777"})
+    assert os.stat(world.export / "data").st_mode & 0o777 == 0o700
+    driver.create("data", {})  # Docker's implicit create attaches to what exists
+
+
+@pytest.mark.parametrize(
+    ("name", "opts", "error"),
+    [
+        ("../escape", None, InvalidName),
+        ("ok", {"server": "evil"}, InvalidOption),
+        ("ok", {"share": "nope"}, InvalidOption),
+        ("ok", {"mode": "4777"}, InvalidOption),
+    ],
+)
+def test_bad_create_changes_nothing(world, name, opts, error):
+    """A refused Create neither mounts nor writes anything."""
+    with pytest.raises(error):
+        world.driver().create(name, opts)
+    assert world.servers.calls() == []
+    assert not (world.export / ".nfsvol").exists()
+
+
+def test_names_are_unique_across_shares(world):
+    """Docker has one namespace per driver, so a name lives on one share only."""
+    driver = world.driver()
+    driver.create("data", {"share": "scratch"})
+    with pytest.raises(VolumeConflict, match="already exists on share 'scratch'"):
+        driver.create("data", None)
+
+
+def test_volumes_of_one_share_share_one_mount(world):
+    """N volumes in use make one mount; each Mountpoint is its own directory."""
+    driver = world.driver()
+    for name in ("v1", "v2", "v3"):
+        driver.create(name, None)
+    paths = [driver.mount(name, f"c-{name}") for name in ("v1", "v2", "v3")]
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    assert paths == [str(world.share_mount() / n) for n in ("v1", "v2", "v3")]
+    for name in ("v1", "v2"):
+        driver.unmount(name, f"c-{name}")
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    driver.unmount("v3", "c-v3")
+    assert mounted_below(world.tmp) == []
+
+
+def test_data_written_through_the_mount_lands_on_the_export(world):
+    """What a container writes at Mountpoint is on the server."""
+    driver = world.driver()
+    driver.create("data", None)
+    path = driver.mount("data", "c1")
+    with open(os.path.join(path, "hello.txt"), "w") as f:
+        f.write("hi")
+    assert (world.export / "data" / "hello.txt").read_text() == "hi"
+
+
+def test_each_mount_needs_its_own_unmount(world):
+    """docker cp mounts again with the same ID; both Unmounts are needed."""
+    driver = world.driver()
+    driver.create("data", None)
+    driver.mount("data", "c1")
+    driver.mount("data", "c1")
+    driver.unmount("data", "c1")
+    assert driver.get("data").status["users"] == ["c1"]
+    driver.unmount("data", "c1")
+    assert driver.get("data").status["users"] == []
+    assert mounted_below(world.tmp) == []
+
+
+def test_extra_unmounts_are_harmless(world):
+    """Unmount of an unknown ID or volume succeeds and changes nothing."""
+    driver = world.driver()
+    driver.create("data", None)
+    driver.mount("data", "c1")
+    driver.unmount("data", "other")
+    driver.unmount("ghost", "c1")
+    assert driver.get("data").status["users"] == ["c1"]
+
+
+def test_mount_passes_version_and_forced_options(world):
+    """mount.nfs gets an argv list with vers, nosuid, nodev and the operator's options."""
+    driver = world.driver()
+    driver.create("data", None)
+    argv = world.servers.calls()[0]
+    assert argv == [
+        "nfs1:/srv/docker", str(world.share_mount()), "-o",
+        "vers=4.1,nosuid,nodev,hard,timeo=600",
+    ]  # fmt: skip
+
+
+def test_servers_are_tried_in_order(world):
+    """With the first server down, the share mounts from the second."""
+    world.servers.down("nfs1")
+    driver = world.driver()
+    world.servers.live("nfs2")
+    driver.create("data", None)
+    driver.mount("data", "c1")
+    assert [c[0] for c in world.servers.calls()] == ["nfs1:/srv/docker", "nfs2:/srv/docker"] * 2
+    assert driver.get("data").status["server"] == "nfs2"
+
+
+def test_all_servers_down_fails_clearly_and_holds_nothing(world):
+    """The error names every server tried; no mount or count is left."""
+    driver = world.driver()
+    driver.create("data", None)
+    world.servers.down("nfs1")
+    world.servers.down("nfs2")
+    with pytest.raises(MountFailed, match=r"tried in order: nfs1: .*refused.*; nfs2: "):
+        driver.mount("data", "c1")
+    assert mounted_below(world.tmp) == []
+    assert driver.get("data").status["users"] == []
+
+
+def test_hung_server_times_out_and_the_child_is_killed(world):
+    """A server that never answers costs mount_timeout per server, then an error."""
+    driver = world.driver()
+    driver.create("data", None)
+    world.servers.hang("nfs1")
+    world.servers.hang("nfs2")
+    started = time.monotonic()
+    with pytest.raises(MountFailed, match="did not finish within 2s and was killed"):
+        driver.mount("data", "c1")
+    assert time.monotonic() - started < 2 * 2 + 3
+    assert helper_processes() == []
+
+
+def test_failed_mount_rolls_back(world):
+    """Docker sends no Unmount after a failed Mount, so nothing may stay held."""
+    driver = world.driver()
+    driver.create("data", None)
+    (world.export / "data").rmdir()
+    with pytest.raises(VolumeNotFound, match="no directory on share 'main'"):
+        driver.mount("data", "c1")
+    assert mounted_below(world.tmp) == []
+    assert driver.get("data").status["users"] == []
+
+
+def test_remove_is_refused_while_mounted(world):
+    """Remove names the holders and keeps the data."""
+    driver = world.driver()
+    driver.create("data", None)
+    driver.mount("data", "c1")
+    with pytest.raises(VolumeInUse, match=r"in use on this host by 1 mount\(s\) \(c1\)"):
+        driver.remove("data")
+    assert (world.export / "data").is_dir()
+
+
+def test_remove_delete_policy_removes_data_and_metadata(world):
+    """on_remove: delete leaves nothing of the volume on the share."""
+    driver = world.driver()
+    driver.create("data", None)
+    (world.export / "data" / "f").write_text("x")
+    driver.remove("data")
+    assert not (world.export / "data").exists()
+    assert not (world.export / ".nfsvol" / "volumes" / "data.json").exists()
+    assert os.listdir(world.export / ".nfsvol" / "trash") == []
+    with pytest.raises(VolumeNotFound):
+        driver.get("data")
+
+
+def test_remove_retain_policy_keeps_data(world):
+    """on_remove: retain forgets the volume but keeps its directory."""
+    driver = world.driver()
+    driver.create("keep", {"share": "scratch"})
+    (world.scratch / "keep" / "f").write_text("x")
+    driver.remove("keep")
+    assert (world.scratch / "keep" / "f").read_text() == "x"
+    assert [name for name, _ in driver.list()] == []
+
+
+def test_remove_archive_policy_moves_data_aside(world):
+    """on_remove: archive renames the directory under a timestamped name."""
+    driver = world.driver()
+    driver.create("old", {"share": "attic"})
+    (world.tmp / "attic" / "old" / "f").write_text("x")
+    driver.remove("old")
+    archived = world.tmp / "attic" / ".nfsvol" / "archive" / "old-20261129T120000.000000Z"
+    assert (archived / "f").read_text() == "x"
+    assert not (world.tmp / "attic" / "old").exists()
+
+
+def test_remove_unknown_volume_succeeds(world):
+    """Removing what is already gone is not an error."""
+    world.driver().remove("never-was")
+
+
+def test_delete_never_follows_links_planted_in_a_volume(world):
+    """A symlink inside the volume to outside data is removed, not followed."""
+    victim = world.tmp / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("keep me")
+    driver = world.driver()
+    driver.create("data", None)
+    os.symlink(victim, world.export / "data" / "link")
+    driver.remove("data")
+    assert (victim / "precious").read_text() == "keep me"
+
+
+def test_delete_never_follows_a_link_in_place_of_the_volume(world):
+    """A symlink replacing the volume directory is unlinked; its target survives."""
+    victim = world.tmp / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("keep me")
+    driver = world.driver()
+    driver.create("data", None)
+    (world.export / "data").rmdir()
+    os.symlink(victim, world.export / "data")
+    driver.remove("data")
+    assert (victim / "precious").read_text() == "keep me"
+    assert not os.path.lexists(world.export / "data")
+
+
+def test_create_and_mount_refuse_a_link_in_place_of_the_volume(world):
+    """Neither Create nor Mount hands Docker a path that leaves the share."""
+    driver = world.driver()
+    os.symlink("/etc", world.scratch / "evil")
+    with pytest.raises(UnsafePath, match="'evil' on the share is a symlink"):
+        driver.create("evil", {"share": "scratch"})
+    driver.create("data", {"share": "scratch"})
+    (world.scratch / "data").rmdir()
+    os.symlink("/etc", world.scratch / "data")
+    with pytest.raises(VolumeNotFound, match="no directory"):
+        driver.mount("data", "c1")
+
+
+def test_path_is_empty_until_mounted(world):
+    """Path and Get's Mountpoint point at data only while it is reachable."""
+    driver = world.driver()
+    driver.create("data", None)
+    driver.create("local", {"share": "scratch"})
+    assert driver.path("data") == ""
+    assert driver.path("local") == str(world.scratch / "local")
+    driver.mount("data", "c1")
+    assert driver.path("data") == str(world.share_mount() / "data")
+    assert driver.get("data").mountpoint == driver.path("data")
+
+
+def test_get_reports_status_for_inspect(world):
+    """Status carries share, server, export, mounted and users."""
+    driver = world.driver()
+    driver.create("data", None)
+    driver.mount("data", "c1")
+    volume = driver.get("data")
+    assert volume.created_at == "2026-11-29T12:00:00Z"
+    assert volume.status == {
+        "share": "main", "type": "nfs", "created_by": "a", "options": {"share": "main"},
+        "mounted": True, "users": ["c1"], "on_remove": "delete", "server": "nfs1",
+        "servers": ["nfs1", "nfs2"], "export": "/srv/docker", "version": "4.1",
+        "nfs_options": "vers=4.1,nosuid,nodev,hard,timeo=600",
+    }  # fmt: skip
+
+
+def test_get_of_unknown_volume_says_how_to_create_it(world):
+    """The error names the volume and the fix."""
+    with pytest.raises(VolumeNotFound, match="docker volume create -d nfsvol ghost"):
+        world.driver().get("ghost")
+
+
+def test_a_second_host_sees_volumes_created_on_the_first(world):
+    """Volumes live on the share: host b lists and mounts what host a made."""
+    world.driver("a").create("shared", None)
+    b = world.driver("b")
+    assert [name for name, _ in b.list()] == ["shared"]
+    path = b.mount("shared", "cb")
+    assert path == str(world.share_mount("b") / "shared")
+
+
+def test_get_on_a_second_host_finds_a_new_volume_at_once(world):
+    """A cache miss triggers a sync, so docker run on host b needs no wait."""
+    b = world.driver("b")
+    assert b.list() == []
+    world.driver("a").create("late", None)
+    world.clock.advance(10)
+    assert b.get("late").name == "late"
+
+
+def test_removal_elsewhere_is_noticed(world):
+    """Mount on host b fails clearly once host a removed the volume."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("gone", None)
+    assert b.get("gone").name == "gone"
+    a.remove("gone")
+    with pytest.raises(VolumeNotFound, match="removed from share 'main', probably by another host"):
+        b.mount("gone", "c1")
+    world.clock.advance(10)
+    assert b.list() == []
+
+
+def test_counts_survive_a_restart(world):
+    """A new driver on the same state (kill -9, restart) keeps every holder."""
+    first = world.driver()
+    first.reconcile()
+    first.create("data", None)
+    first.mount("data", "c1")
+    second = world.driver()
+    second.reconcile()
+    assert second.get("data").status["users"] == ["c1"]
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    second.unmount("data", "c1")
+    assert mounted_below(world.tmp) == []
+
+
+def test_reconcile_drops_a_mount_nobody_holds(world):
+    """A crash between mount and count write leaves a mount that start-up removes."""
+    driver = world.driver()
+    driver.create("data", None)
+    world.share_mount().mkdir(parents=True, exist_ok=True)
+    os.system(f"mount --bind {world.export} {world.share_mount()}")  # noqa: S605
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    world.driver().reconcile()
+    assert mounted_below(world.tmp) == []
+
+
+def test_reconcile_forgets_counts_from_a_previous_boot(world):
+    """After a reboot no container holds anything; the data is untouched."""
+    first = world.driver(boot="boot-1")
+    first.create("data", None)
+    first.reconcile()
+    first.mount("data", "c1")
+    (world.export / "data" / "f").write_text("x")
+    rebooted = world.driver(boot="boot-2")
+    rebooted.reconcile()
+    assert rebooted.get("data").status["users"] == []
+    assert mounted_below(world.tmp) == []
+    assert (world.export / "data" / "f").read_text() == "x"
+    rebooted.remove("data")
+
+
+def test_list_with_many_volumes(world):
+    """List returns every volume with its mountpoint when mounted."""
+    driver = world.driver()
+    for i in range(30):
+        driver.create(f"v{i:02d}", {"share": "scratch"})
+    listed = driver.list()
+    assert [n for n, _ in listed] == [f"v{i:02d}" for i in range(30)]
+    assert listed[0][1] == str(world.scratch / "v00")
+
+
+def test_capabilities_are_global():
+    """Every host with the same shares sees the same volumes."""
+    from nfsvol.driver import Driver
+
+    assert Driver.capabilities(None) == {"Scope": "global"}  # type: ignore[arg-type]
+
+
+def test_timeout_errors_are_operation_timeouts(world):
+    """A hung helper is reported as a timeout from the mounter itself."""
+    from nfsvol.mounter import NfsSource, SubprocessMounter
+
+    world.servers.hang("nfs1")
+    mounter = SubprocessMounter(world.config().mount_helper, "/usr/bin/umount", 1)
+    target = world.tmp / "t"
+    target.mkdir()
+    with pytest.raises(OperationTimeout):
+        mounter.mount(NfsSource("nfs1", "/srv/docker", "4.1"), str(target))

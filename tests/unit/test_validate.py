@@ -1,0 +1,114 @@
+"""Pure validation of names and options, table-driven."""
+
+import pytest
+
+from nfsvol.errors import InvalidName, InvalidOption
+from nfsvol.validate import VolumeOptions, check_name, check_nfs_option, parse_volume_options
+
+SHARES = ("main", "scratch")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "data", "my-vol_1.2", "0abc", "a" * 200, "f" * 64],
+)
+def test_accepts_docker_names(name):
+    """Names matching Docker's own pattern are accepted unchanged."""
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("", "empty"),
+        (None, "empty"),
+        (".hidden", "not allowed"),
+        ("..", "not allowed"),
+        ("a/b", "not allowed"),
+        ("../etc", "not allowed"),
+        ("-rf", "not allowed"),
+        ("a b", "not allowed"),
+        ("a\nb", "not allowed"),
+        ("é", "not allowed"),
+        ("a" * 201, "at most 200"),
+    ],
+)
+def test_refuses_bad_names(name, fragment):
+    """Names that could escape the share or Docker would refuse are rejected."""
+    with pytest.raises(InvalidName, match=fragment):
+        check_name(name)
+
+
+@pytest.mark.parametrize(
+    ("opts", "expected"),
+    [
+        (None, VolumeOptions(share="main")),
+        ({}, VolumeOptions(share="main")),
+        ({"share": "scratch"}, VolumeOptions(share="scratch")),
+        ({"uid": "1000", "gid": "0"}, VolumeOptions(share="main", uid=1000, gid=0)),
+        ({"mode": "0750"}, VolumeOptions(share="main", mode=0o750)),
+        ({"mode": "755"}, VolumeOptions(share="main", mode=0o755)),
+        ({"mode": "2775"}, VolumeOptions(share="main", mode=0o2775)),
+    ],
+)
+def test_parses_volume_options(opts, expected):
+    """Allowed -o options are normalised into VolumeOptions."""
+    assert parse_volume_options(opts, SHARES, "main") == expected
+
+
+@pytest.mark.parametrize(
+    ("opts", "fragment"),
+    [
+        ({"server": "evil.example"}, "'server' is not supported; allowed options are: share, uid"),
+        ({"o": "suid"}, "'o' is not supported"),
+        ({"device": "/dev/sda"}, "'device' is not supported"),
+        ({"share": "other"}, "share 'other' is not configured; choose one of: main, scratch"),
+        ({"uid": "-1"}, "uid='-1' is not a numeric id"),
+        ({"uid": "root"}, "uid='root' is not a numeric id"),
+        ({"gid": "4294967295"}, "gid='4294967295' is not a numeric id"),
+        ({"mode": "777x"}, "mode='777x' is not an octal"),
+        ({"mode": "4755"}, "no setuid"),
+        ({"mode": "99"}, "mode='99'"),
+        ({"uid": 5}, "must be a string"),
+    ],
+)
+def test_refuses_bad_volume_options(opts, fragment):
+    """Each bad option is refused with the value and what is allowed."""
+    with pytest.raises(InvalidOption, match=fragment.replace("(", r"\(")):
+        parse_volume_options(opts, SHARES, "main")
+
+
+def test_options_round_trip_through_metadata():
+    """as_dict is what a repeated Create is compared against."""
+    options = VolumeOptions(share="main", uid=1, gid=2, mode=0o750)
+    assert options.as_dict() == {"share": "main", "uid": "1", "gid": "2", "mode": "0750"}
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["hard", "soft", "timeo=600", "retrans=2", "nolock", "proto=tcp", "nosuid", "nodev",
+     "noatime", "rsize=1048576", "sec=sys", "actimeo=0", "nconnect=4"],
+)  # fmt: skip
+def test_accepts_safe_nfs_options(option):
+    """Ordinary NFS tuning options pass the share allowlist."""
+    assert check_nfs_option(option) == option
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        ("suid", "always mounts with nosuid,nodev"),
+        ("dev", "always mounts with nosuid,nodev"),
+        ("vers=3", "use the share's `version` key"),
+        ("addr=10.0.0.1", "`servers` list"),
+        ("timeo=1,suid", "not allowed"),
+        ("timeo=", "not allowed"),
+        ("hard=1", "not allowed"),
+        ("context=system_u", "not allowed"),
+        ("bogus", "not allowed; allowed options are: ac, acl"),
+    ],
+)
+def test_refuses_unsafe_nfs_options(option, fragment):
+    """Options that grant privilege or redirect the mount are refused."""
+    with pytest.raises(InvalidOption, match=fragment):
+        check_nfs_option(option)
