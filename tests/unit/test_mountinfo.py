@@ -8,7 +8,7 @@ SAMPLE = """\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw
 36 22 0:35 / /var/lib/nfsvol/mnt/main rw,nosuid,nodev,relatime shared:7 master:2 - nfs4 10.0.2.2:/srv/docker rw,vers=4.1
 37 22 0:36 /sub /mnt/with\\040space rw - nfs server:/a\\134b rw
-"""  # noqa: E501
+"""
 
 
 def test_parses_fields():
