@@ -77,7 +77,7 @@ def create_app(driver: Driver) -> Flask:
 
     @app.post("/VolumeDriver.List")
     def list_() -> Response:
-        volumes = [{"Name": name, "Mountpoint": mp} for name, mp in driver.list()]
+        volumes = [{"Name": name, "Mountpoint": mp} for name, mp in driver.list_volumes()]
         return _reply({"Volumes": volumes})
 
     app.register_error_handler(NfsvolError, _domain_error)

@@ -20,7 +20,7 @@ NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 ON_REMOVE = ("delete", "retain", "archive")
 SHARE_TYPES = ("nfs", "path")
 TOP_KEYS = (
-    "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl",
+    "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl", "idle_unmount",
     "mount_helper", "umount_helper", "log_level",
 )  # fmt: skip
 NFS_KEYS = ("type", "servers", "export", "version", "options", "on_remove")
@@ -52,6 +52,7 @@ class Config:
     default_share: str
     mount_timeout: float = 10.0
     catalog_ttl: float = 5.0
+    idle_unmount: float = 30.0
     mount_helper: str = "/sbin/mount.nfs"
     umount_helper: str = "/bin/umount"
     log_level: str = "info"
@@ -93,6 +94,7 @@ def parse_config(raw: object, source: str = "config") -> Config:
         default_share=default,
         mount_timeout=_seconds(raw, "mount_timeout", 10.0, problems),
         catalog_ttl=_seconds(raw, "catalog_ttl", 5.0, problems),
+        idle_unmount=_seconds(raw, "idle_unmount", 30.0, problems),
         mount_helper=_abs_path(
             raw.get("mount_helper", "/sbin/mount.nfs"), "mount_helper", problems
         ),

@@ -8,6 +8,7 @@ ones. Each share has its own lock; no lock is ever global.
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +72,7 @@ class Driver:
         host: Host,
         clock: Clock = utc_now,
         sync_wait: float = 1.5,
+        background: bool = True,
     ) -> None:
         self.config = config
         self._mounter = mounter
@@ -80,6 +82,8 @@ class Driver:
         self._sync_wait = sync_wait
         self._syncs: dict[str, threading.Thread] = {}
         self._syncs_guard = threading.Lock()
+        interval = min(max(config.idle_unmount / 2, 1.0), 30.0)
+        self._janitor = Janitor(self._tidy, interval, enabled=background)
 
     # Docker's verbs.
 
@@ -119,11 +123,12 @@ class Driver:
         """Make the volume reachable on this host for `mount_id`; return its path."""
         record = self._require(name)
         share = self.config.share(record.share)
-        with self._state.lock(share.name), self._access(share) as catalog:
+        with self._state.lock(share.name), self._access(share, linger=False) as catalog:
             self._check_on_share(share, catalog, name)
             users = self._state.users(share.name, name)
             users[mount_id] = users.get(mount_id, 0) + 1
             self._state.set_users(share.name, name, users)
+            self._unpark(share)
         return str(catalog.root / name)
 
     def unmount(self, name: str, mount_id: str) -> None:
@@ -138,7 +143,8 @@ class Driver:
                 return
             users[mount_id] -= 1
             self._state.set_users(share.name, name, {k: n for k, n in users.items() if n > 0})
-            self._release_if_unused(share)
+            if share.type == "nfs" and not self._state.held_volumes(share.name):
+                self._release_quietly(share)
 
     def path(self, name: str) -> str:
         """Where the volume is on this host, or "" if it is not mounted here."""
@@ -154,7 +160,7 @@ class Driver:
             status=self._status(record),
         )
 
-    def list(self) -> list[tuple[str, str]]:
+    def list_volumes(self) -> list[tuple[str, str]]:
         """(name, mountpoint) of every volume on every share."""
         self._refresh_stale()
         out = []
@@ -297,20 +303,28 @@ class Driver:
         return Path(share.path) if share.type == "path" else self._state.mountpoint(share.name)
 
     @contextlib.contextmanager
-    def _access(self, share: Share) -> Iterator[ShareCatalog]:
+    def _access(self, share: Share, linger: bool = True) -> Iterator[ShareCatalog]:
         """Keep the share reachable for the block; call under the share's lock.
 
-        If the block leaves nobody on this host holding the share, a mount
-        made for it is released, which also rolls back a failed Mount:
-        Docker sends no Unmount after a failed Mount.
+        Afterwards a share nobody holds is parked (left mounted for
+        idle_unmount seconds, so bursts of Creates cost one mount) or, with
+        linger=False or on failure, released if this block mounted it: Docker
+        sends no Unmount after a failed Mount, so a Mount must roll back.
         """
-        self._ensure_reachable(share)
+        mounted_here = self._ensure_reachable(share)
+        succeeded = False
         try:
             yield ShareCatalog(self._root(share))
+            succeeded = True
         finally:
-            self._release_if_unused(share)
+            if share.type == "nfs" and not self._state.held_volumes(share.name):
+                if succeeded and linger:
+                    self._park(share)
+                elif mounted_here or not linger:
+                    self._release_quietly(share)
 
-    def _ensure_reachable(self, share: Share) -> None:
+    def _ensure_reachable(self, share: Share) -> bool:
+        """Mount the share if needed; True if this call mounted it."""
         root = self._root(share)
         if share.type == "path":
             if not root.is_dir():
@@ -318,9 +332,11 @@ class Driver:
                     f"share {share.name!r}: path {str(root)!r} is not a directory; "
                     "mount the export there first (fstab or autofs)"
                 )
-            return
-        if str(root) not in self._mounter.mount_points():
-            self._mount_share(share, root)
+            return False
+        if str(root) in self._mounter.mount_points():
+            return False
+        self._mount_share(share, root)
+        return True
 
     def _mount_share(self, share: Share, target: Path) -> None:
         failures = []
@@ -343,13 +359,48 @@ class Driver:
         record = {"server": server, "since": rfc3339(self._clock())}
         self._state.set_mount_record(share.name, record)
 
-    def _release_if_unused(self, share: Share) -> None:
-        if share.type == "nfs" and not self._state.held_volumes(share.name):
-            try:
-                self._release(share)
-            except NfsvolError as exc:
-                # Nobody uses it: a later reconcile retries. Never fail the caller.
-                log.warning("share %s: could not release its mount: %s", share.name, exc)
+    def _unpark(self, share: Share) -> None:
+        record = self._state.mount_record(share.name)
+        if record and record.pop("idle_since", None):
+            self._state.set_mount_record(share.name, record)
+
+    def _park(self, share: Share) -> None:
+        record = self._state.mount_record(share.name) or {}
+        if not record.get("idle_since"):
+            record["idle_since"] = self._clock().timestamp()
+            self._state.set_mount_record(share.name, record)
+        self._janitor.wake()
+
+    def release_idle(self) -> None:
+        """Unmount shares nobody has held for idle_unmount seconds."""
+        now = self._clock().timestamp()
+        for share in self.config.shares.values():
+            if share.type != "nfs":
+                continue
+            with self._state.lock(share.name):
+                idle_since = (self._state.mount_record(share.name) or {}).get("idle_since")
+                held = self._state.held_volumes(share.name)
+                if idle_since and not held and now - idle_since >= self.config.idle_unmount:
+                    self._release_quietly(share)
+
+    def _tidy(self) -> bool:
+        self.release_idle()
+        return bool(self.idle_shares())
+
+    def idle_shares(self) -> list[str]:
+        """Shares left mounted with nobody holding them."""
+        return [
+            name
+            for name in self.config.share_names
+            if (self._state.mount_record(name) or {}).get("idle_since")
+        ]
+
+    def _release_quietly(self, share: Share) -> None:
+        try:
+            self._release(share)
+        except NfsvolError as exc:
+            # Nobody uses it: a later reconcile retries. Never fail the caller.
+            log.warning("share %s: could not release its mount: %s", share.name, exc)
 
     def _release(self, share: Share) -> None:
         self._mounter.unmount(str(self._state.mountpoint(share.name)))
@@ -429,6 +480,38 @@ class Driver:
                 nfs_options=NfsSource("", "", share.version, share.options).option_string,
             )
         return status
+
+
+class Janitor:
+    """One background thread per process that runs `tick` while it has work.
+
+    `tick` returns whether to keep going, so no thread lingers once every
+    share is released. Threads start lazily: gunicorn forks after the app
+    is built, and a thread in the master would not survive the fork.
+    """
+
+    def __init__(self, tick: Callable[[], bool], interval: float, enabled: bool = True) -> None:
+        self._tick = tick
+        self._interval = interval
+        self._enabled = enabled
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def wake(self) -> None:
+        """Make sure the thread runs."""
+        with self._guard:
+            if self._enabled and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            try:
+                if not self._tick():
+                    return
+            except Exception:
+                log.exception("background release of idle shares failed")
 
 
 def _check_same_options(record: VolumeRecord, options: VolumeOptions) -> None:

@@ -57,12 +57,19 @@ class DockerHost:
 
     def __init__(self, name: str, artifacts: Artifacts, state_dir: str | Path | None = None,
                  memory_mb: int = 1536, cpus: int = 1, python: str = DEFAULT_PYTHON,
-                 forwards: Sequence[Forward] = (), workdir: str | Path | None = None) -> None:
+                 forwards: Sequence[Forward] = (), workdir: str | Path | None = None,
+                 repo: str | Path | None = REPO, root_cache: str = "loose",
+                 cpu_model: str = "qemu64") -> None:
         self.name = name
         self.artifacts = artifacts
         self.state_dir = Path(state_dir) if state_dir else None
         self.memory_mb, self.cpus, self.python = memory_mb, cpus, python
         self.forwards = tuple(forwards)
+        # The repo gets its own uncached read-write share: edits on either side show at once.
+        self.repo = Path(repo) if repo else None
+        self.root_cache = root_cache
+        # TCG emulates AVX slowly; a plain CPU model steers glibc to SSE2 code paths.
+        self.cpu_model = cpu_model
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"nfsvol-{name}-"))
         # Ports stay fixed across reboots so clients keep their addresses.
         self.docker_port = free_port()
@@ -84,8 +91,10 @@ class DockerHost:
                     f"-cmd:/usr/bin/busybox nc 127.0.0.1 {fwd.host_port}")
         append = (f"console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check "
                   f"tb.hostname={self.name} tb.python={self.python} "
-                  f"tb.state={1 if self.state_dir else 0}")
-        argv = [QEMU, "-accel", "tcg,tb-size=256", "-machine", "pc", "-cpu", "max",
+                  f"tb.state={1 if self.state_dir else 0} tb.cache={self.root_cache}")
+        if self.repo:
+            append += f" tb.repo={self.repo}"
+        argv = [QEMU, "-accel", "tcg,tb-size=256", "-machine", "pc", "-cpu", self.cpu_model,
                 "-m", str(self.memory_mb), "-smp", str(self.cpus), "-nodefaults",
                 "-no-user-config", "-display", "none", "-no-reboot",
                 "-serial", f"file:{self.console_log}",
@@ -97,6 +106,9 @@ class DockerHost:
         if self.state_dir:
             argv += ["-virtfs", f"local,path={self.state_dir},mount_tag=hoststate,"
                                 "security_model=none,multidevs=remap"]
+        if self.repo:
+            argv += ["-virtfs", f"local,path={self.repo},mount_tag=hostrepo,"
+                                "security_model=none,readonly=on,multidevs=remap"]
         return argv
 
     def start(self) -> None:

@@ -8,18 +8,25 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /modules.list); do modprobe "$m" || echo "init: modprobe $m failed"; done
 
-TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000
+TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000; TB_CACHE=loose; TB_REPO=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         tb.hostname=*) TB_HOSTNAME="${arg#tb.hostname=}" ;;
         tb.python=*) TB_PYTHON="${arg#tb.python=}" ;;
         tb.state=*) TB_STATE="${arg#tb.state=}" ;;
+        tb.cache=*) TB_CACHE="${arg#tb.cache=}" ;;
+        tb.repo=*) TB_REPO="${arg#tb.repo=}" ;;
     esac
 done
 
 R=/newroot
 mkdir -p $R
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$TB_MSIZE hostroot $R || exec sh
+# The host root is cached (fast exec of dockerd, runc, python); the repo is not,
+# so edits on the host show up in the guest at once.
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$TB_MSIZE,cache=$TB_CACHE hostroot $R || exec sh
+if [ -n "$TB_REPO" ]; then
+    mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$TB_MSIZE hostrepo $R$TB_REPO
+fi
 mount -t tmpfs -o mode=755 run $R/run
 mount -t tmpfs -o mode=1777 tmp $R/tmp
 mount -t tmpfs -o mode=755 mnt $R/mnt

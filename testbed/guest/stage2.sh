@@ -19,9 +19,10 @@ for c in $(awk '!/^#/ && $4 == 1 {print $1}' /proc/cgroups); do
     mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c
 done
 mount --make-rshared /
+echo "stage2 done at $(cut -d" " -f1 /proc/uptime)s uptime" > /run/testbed/boot.log
 echo '{}' > /run/testbed/daemon.json
 setsid dockerd --config-file /run/testbed/daemon.json \
-    -H tcp://0.0.0.0:2375 -H unix:///var/run/docker.sock \
+    --tls=false -H tcp://0.0.0.0:2375 -H unix:///var/run/docker.sock \
     --data-root /var/lib/docker --storage-driver overlay2 \
     --bridge=none --iptables=false --ip-masq=false --userland-proxy=false \
     </dev/null >/run/testbed/dockerd.log 2>&1 &

@@ -50,7 +50,12 @@ class World:
         config = self.config(host, **overrides)
         mounter = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
         state = HostState(config.state_dir, config.share_names, lock_timeout=10)
-        return Driver(config, mounter, state, Host(host, boot), self.clock)
+        return Driver(config, mounter, state, Host(host, boot), self.clock, background=False)
+
+    def idle_out(self, driver: Driver) -> None:
+        """Let parked share mounts time out, as the background janitor would."""
+        self.clock.advance(driver.config.idle_unmount)
+        driver.release_idle()
 
     def share_mount(self, host: str = "a") -> Path:
         """Where host `host` mounts the main share."""

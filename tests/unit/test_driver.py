@@ -34,10 +34,29 @@ def test_create_makes_directory_and_metadata_on_the_share(world):
     assert record["options"] == {"share": "main", "uid": "1234", "gid": "4321", "mode": "0750"}
 
 
-def test_create_leaves_no_mount_behind(world):
-    """The share is mounted for Create only; nobody holds it afterwards."""
-    world.driver().create("data", None)
+def test_create_parks_the_share_then_releases_it_when_idle(world):
+    """A burst of Creates costs one mount, released idle_unmount seconds later."""
+    driver = world.driver()
+    driver.create("one", None)
+    driver.create("two", None)
+    assert len(world.servers.calls()) == 1
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    world.clock.advance(driver.config.idle_unmount - 1)
+    driver.release_idle()
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    world.clock.advance(1)
+    driver.release_idle()
     assert mounted_below(world.tmp) == []
+    assert driver.idle_shares() == []
+
+
+def test_a_mount_in_use_is_never_released_as_idle(world):
+    """Parking ends once a container holds a volume of the share."""
+    driver = world.driver()
+    driver.create("data", None)
+    driver.mount("data", "c1")
+    world.idle_out(driver)
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
 
 
 def test_create_is_idempotent_and_refuses_other_options(world):
@@ -142,7 +161,7 @@ def test_servers_are_tried_in_order(world):
     world.servers.live("nfs2")
     driver.create("data", None)
     driver.mount("data", "c1")
-    assert [c[0] for c in world.servers.calls()] == ["nfs1:/srv/docker", "nfs2:/srv/docker"] * 2
+    assert [c[0] for c in world.servers.calls()] == ["nfs1:/srv/docker", "nfs2:/srv/docker"]
     assert driver.get("data").status["server"] == "nfs2"
 
 
@@ -150,6 +169,7 @@ def test_all_servers_down_fails_clearly_and_holds_nothing(world):
     """The error names every server tried; no mount or count is left."""
     driver = world.driver()
     driver.create("data", None)
+    world.idle_out(driver)
     world.servers.down("nfs1")
     world.servers.down("nfs2")
     with pytest.raises(MountFailed, match=r"tried in order: nfs1: .*refused.*; nfs2: "):
@@ -162,6 +182,7 @@ def test_hung_server_times_out_and_the_child_is_killed(world):
     """A server that never answers costs mount_timeout per server, then an error."""
     driver = world.driver()
     driver.create("data", None)
+    world.idle_out(driver)
     world.servers.hang("nfs1")
     world.servers.hang("nfs2")
     started = time.monotonic()
@@ -212,7 +233,7 @@ def test_remove_retain_policy_keeps_data(world):
     (world.scratch / "keep" / "f").write_text("x")
     driver.remove("keep")
     assert (world.scratch / "keep" / "f").read_text() == "x"
-    assert [name for name, _ in driver.list()] == []
+    assert [name for name, _ in driver.list_volumes()] == []
 
 
 def test_remove_archive_policy_moves_data_aside(world):
@@ -307,7 +328,7 @@ def test_a_second_host_sees_volumes_created_on_the_first(world):
     """Volumes live on the share: host b lists and mounts what host a made."""
     world.driver("a").create("shared", None)
     b = world.driver("b")
-    assert [name for name, _ in b.list()] == ["shared"]
+    assert [name for name, _ in b.list_volumes()] == ["shared"]
     path = b.mount("shared", "cb")
     assert path == str(world.share_mount("b") / "shared")
 
@@ -315,7 +336,7 @@ def test_a_second_host_sees_volumes_created_on_the_first(world):
 def test_get_on_a_second_host_finds_a_new_volume_at_once(world):
     """A cache miss triggers a sync, so docker run on host b needs no wait."""
     b = world.driver("b")
-    assert b.list() == []
+    assert b.list_volumes() == []
     world.driver("a").create("late", None)
     world.clock.advance(10)
     assert b.get("late").name == "late"
@@ -330,7 +351,7 @@ def test_removal_elsewhere_is_noticed(world):
     with pytest.raises(VolumeNotFound, match="removed from share 'main', probably by another host"):
         b.mount("gone", "c1")
     world.clock.advance(10)
-    assert b.list() == []
+    assert b.list_volumes() == []
 
 
 def test_counts_survive_a_restart(world):
@@ -351,7 +372,7 @@ def test_reconcile_drops_a_mount_nobody_holds(world):
     """A crash between mount and count write leaves a mount that start-up removes."""
     driver = world.driver()
     driver.create("data", None)
-    world.share_mount().mkdir(parents=True, exist_ok=True)
+    world.idle_out(driver)
     os.system(f"mount --bind {world.export} {world.share_mount()}")  # noqa: S605
     assert mounted_below(world.tmp) == [str(world.share_mount())]
     world.driver().reconcile()
@@ -378,7 +399,7 @@ def test_list_with_many_volumes(world):
     driver = world.driver()
     for i in range(30):
         driver.create(f"v{i:02d}", {"share": "scratch"})
-    listed = driver.list()
+    listed = driver.list_volumes()
     assert [n for n, _ in listed] == [f"v{i:02d}" for i in range(30)]
     assert listed[0][1] == str(world.scratch / "v00")
 
