@@ -7,9 +7,10 @@ Each route decodes, calls the driver and encodes; typed errors become
 
 import json
 import logging
+import time
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from nfsvol.driver import Driver
@@ -18,11 +19,14 @@ from nfsvol.errors import InvalidRequest, NfsvolError
 # The content type dockerd sends and expects (moby pkg/plugins).
 MIMETYPE = "application/vnd.docker.plugins.v1.2+json"
 log = logging.getLogger("nfsvol.api")
+requests_log = logging.getLogger("nfsvol.requests")
 
 
 def create_app(driver: Driver) -> Flask:
     """The Flask app serving `driver`; nothing happens at import time."""
     app = Flask("nfsvol")
+    app.before_request(_start_clock)
+    app.after_request(_log_request)
 
     @app.post("/Plugin.Activate")
     def activate() -> Response:
@@ -86,6 +90,26 @@ def create_app(driver: Driver) -> Flask:
     return app
 
 
+def _start_clock() -> None:
+    g.started = time.monotonic()
+
+
+def _log_request(response: Response) -> Response:
+    """One JSON line per call: what Docker asked, about what, and how it went."""
+    body = g.get("body") or {}
+    fields = {
+        "endpoint": request.path.rsplit(".", 1)[-1].lstrip("/"),
+        "volume": body.get("Name"),
+        "id": body.get("ID"),
+        "status": response.status_code,
+        "ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 2),
+    }
+    if response.status_code != 200:
+        fields["err"] = (response.get_json(silent=True) or {}).get("Err")
+    requests_log.info(json.dumps(fields))
+    return response
+
+
 def _body() -> dict[str, Any]:
     # dockerd sends no Content-Type and sometimes no body at all, so
     # Flask's request.json cannot be used.
@@ -98,6 +122,7 @@ def _body() -> dict[str, Any]:
         raise InvalidRequest(f"request body is not JSON: {raw[:80]!r}") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body must be a JSON object, not {raw[:80]!r}")
+    g.body = body
     return body
 
 

@@ -33,7 +33,7 @@ NFSV4 {{
     # Guests run no idmapd: pass uids/gids through as numbers both ways.
     Allow_Numeric_Owners = true;
     Only_Numeric_Owners = true;
-    Minor_Versions = 1, 2;
+    Minor_Versions = 0, 1, 2;
     RecoveryBackend = fs;
     RecoveryRoot = "{state}/recovery";
 }}

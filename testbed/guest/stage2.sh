@@ -26,4 +26,5 @@ setsid dockerd --config-file /run/testbed/daemon.json \
     --data-root /var/lib/docker --storage-driver overlay2 \
     --bridge=none --iptables=false --ip-masq=false --userland-proxy=false \
     </dev/null >/run/testbed/dockerd.log 2>&1 &
-setsid "$TB_PYTHON" -I /run/testbed/agent.py 7000 </dev/null >/run/testbed/agent.log 2>&1 &
+# -S: the agent needs only the stdlib, and site imports cost seconds under TCG.
+setsid "$TB_PYTHON" -I -S /run/testbed/agent.py 7000 </dev/null >/run/testbed/agent.log 2>&1 &

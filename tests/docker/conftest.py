@@ -1,0 +1,91 @@
+"""A real dockerd on this machine that finds nfsvol through a spec file."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.servers import unmount_below
+from tests.support.dockerd import Dockerd, import_busybox
+from tests.support.plugin import PluginClient, PluginProcess
+
+SPEC_DIR = Path("/etc/docker/plugins")
+DRIVER = "nfsvol"
+
+
+@dataclass
+class DockerBed:
+    """dockerd, the nfsvol process it talks to, and the share behind them."""
+
+    daemon: Dockerd
+    plugin: PluginProcess
+    client: PluginClient
+    share: Path
+    image: str
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 120):
+        """The docker CLI against this bed's daemon."""
+        return self.daemon.docker(*args, check=check, timeout=timeout)
+
+    def run(self, *args: str, check: bool = True):
+        """`docker run --rm --network none ...` with the test image."""
+        *opts, cmd = args
+        return self.docker(
+            "run", "--rm", "--network", "none", *opts, self.image, "sh", "-c", cmd, check=check
+        )
+
+    def calls(self, volume: str) -> list[tuple[str, str | None, int]]:
+        """(endpoint, ID, HTTP status) of every plugin call about `volume`."""
+        out = []
+        for line in self.plugin.log_path.read_text().splitlines():
+            _, sep, payload = line.partition("nfsvol.requests: ")
+            if sep:
+                call = json.loads(payload)
+                if call["volume"] == volume:
+                    out.append((call["endpoint"], call["id"], call["status"]))
+        return out
+
+    def count(self, volume: str, endpoint: str, ok_only: bool = True) -> int:
+        """How many times dockerd called `endpoint` for `volume`."""
+        return sum(
+            1 for e, _, s in self.calls(volume) if e == endpoint and (s == 200 or not ok_only)
+        )
+
+
+def unique(prefix: str) -> str:
+    """A volume name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def bed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("docker")
+    share = root / "share"
+    share.mkdir()
+    config = {
+        "state_dir": str(root / "state"),
+        "shares": {"main": {"type": "path", "path": str(share), "on_remove": "delete"}},
+        "catalog_ttl": 1,
+    }
+    plugin = PluginProcess(config, root, {})
+    client = plugin.start()
+    SPEC_DIR.mkdir(parents=True, exist_ok=True)
+    spec = SPEC_DIR / f"{DRIVER}.spec"
+    spec.write_text(f"unix://{plugin.socket_path}\n")
+    daemon = Dockerd(root / "dockerd")
+    daemon.root.mkdir()
+    try:
+        daemon.start()
+        image = import_busybox(daemon, root)
+        yield DockerBed(daemon, plugin, client, share, image)
+    finally:
+        if daemon.proc is not None:
+            ids = daemon.docker("ps", "-aq", check=False).stdout.split()
+            if ids:
+                daemon.docker("rm", "-f", *ids, check=False)
+        daemon.stop()
+        plugin.kill()
+        spec.unlink(missing_ok=True)
+        unmount_below(root)

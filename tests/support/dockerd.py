@@ -1,0 +1,108 @@
+"""A real dockerd on this machine, with a data root of the test's own."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+DOCKER = "/usr/bin/docker"  # the client that matches Debian's dockerd
+DOCKERD = "/usr/sbin/dockerd"
+BUSYBOX = "/bin/busybox"
+IMAGE = "nfsvol-test/busybox:latest"
+
+
+class Dockerd:
+    """Start, restart and drive one dockerd; every call has a timeout."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.socket = root / "docker.sock"
+        self.log_path = root / "dockerd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        """Run dockerd (no networking needed) and wait for its API."""
+        argv = [
+            DOCKERD, "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+            "--pidfile", str(self.root / "dockerd.pid"), "-H", f"unix://{self.socket}",
+            "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+            "--storage-driver", "overlay2",
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"dockerd exited: {self.log_tail()}"
+            if self.docker("version", check=False, timeout=5).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"dockerd did not answer in {timeout}s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop dockerd the way a service manager does."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start on the same data root."""
+        self.stop()
+        self.start()
+
+    def docker(
+        self, *args: str, check: bool = True, timeout: float = 120, stdin: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the docker CLI against this daemon."""
+        result = subprocess.run(
+            [DOCKER, "-H", f"unix://{self.socket}", *args],
+            input=stdin.decode() if stdin is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of dockerd's log, for failure messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def busybox_rootfs_tar(dest: Path) -> Path:
+    """A tar of a minimal rootfs: static busybox and its applet links."""
+    rootfs = dest / "rootfs"
+    (rootfs / "bin").mkdir(parents=True, exist_ok=True)
+    for sub in ("tmp", "etc", "www"):
+        (rootfs / sub).mkdir(exist_ok=True)
+    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True)
+    for applet in applets.stdout.split():
+        link = rootfs / "bin" / applet
+        if applet != "busybox" and not link.exists():
+            link.symlink_to("busybox")
+    tar_path = dest / "busybox.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        tar.add(rootfs, arcname=".")
+    return tar_path
+
+
+def import_busybox(daemon: Dockerd, workdir: Path) -> str:
+    """Load the busybox image into `daemon` without any registry."""
+    tar_path = busybox_rootfs_tar(workdir)
+    daemon.docker(
+        "import", "-c", 'CMD ["sh"]', "-c", "ENV PATH=/bin", str(tar_path), IMAGE, timeout=120
+    )
+    return IMAGE
