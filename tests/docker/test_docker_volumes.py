@@ -3,7 +3,11 @@
 import re
 import time
 
+import pytest
+
 from tests.docker.conftest import DRIVER, unique
+
+pytestmark = pytest.mark.docker
 
 
 def test_named_volume_data_survives_container_removal(bed):
