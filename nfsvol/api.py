@@ -14,7 +14,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from nfsvol.driver import Driver
-from nfsvol.errors import InvalidRequest, NfsvolError
+from nfsvol.errors import InvalidRequest, NfsvolError, VolumeNotFound
 
 # The content type dockerd sends and expects (moby pkg/plugins).
 MIMETYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -146,7 +146,9 @@ def _reply(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 def _domain_error(exc: NfsvolError) -> Response:
-    log.warning("%s %s: %s", request.path, type(exc).__name__, exc)
+    # dockerd asks Get about every name it is about to create: a miss is routine.
+    level = logging.INFO if isinstance(exc, VolumeNotFound) else logging.WARNING
+    log.log(level, "%s %s: %s", request.path, type(exc).__name__, exc)
     return _reply({"Err": str(exc)}, 500)
 
 
