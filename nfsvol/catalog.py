@@ -112,11 +112,17 @@ class ShareCatalog:
         """Create the volume's directory, or accept an existing real one."""
         with _dir_fd(self.root) as root:
             created = _mkdir_at(root, name, 0o755 if mode is None else mode)
-            with _dir_fd(name, root) as vol:
-                if created and mode is not None:
-                    os.chmod(vol, mode)  # mkdir's mode is filtered by the umask
-                if created and (uid is not None or gid is not None):
-                    os.chown(vol, -1 if uid is None else uid, -1 if gid is None else gid)
+            if not created:
+                return
+            try:
+                with _dir_fd(name, root) as vol:
+                    if mode is not None:
+                        os.chmod(vol, mode)  # mkdir's mode is filtered by the umask
+                    if uid is not None or gid is not None:
+                        os.chown(vol, -1 if uid is None else uid, -1 if gid is None else gid)
+            except OSError:
+                os.rmdir(name, dir_fd=root)  # a failed Create leaves nothing behind
+                raise
 
     def has_dir(self, name: str) -> bool:
         """True if the volume's directory is a real directory, not a link."""

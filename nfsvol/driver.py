@@ -21,6 +21,7 @@ from nfsvol.errors import (
     MountFailed,
     NfsvolError,
     OperationTimeout,
+    ShareError,
     VolumeConflict,
     VolumeInUse,
     VolumeNotFound,
@@ -316,6 +317,11 @@ class Driver:
         try:
             yield ShareCatalog(self._root(share))
             succeeded = True
+        except OSError as exc:
+            raise ShareError(
+                f"share {share.name!r} refused {exc.strerror} on {exc.filename!r}: check "
+                "the export's permissions (root_squash?), free space and that it is writable"
+            ) from exc
         finally:
             if share.type == "nfs" and not self._state.held_volumes(share.name):
                 if succeeded and linger:

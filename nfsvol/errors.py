@@ -42,6 +42,10 @@ class UnsafePath(NfsvolError):
     """A path on the share is a symlink or otherwise escapes the share."""
 
 
+class ShareError(NfsvolError):
+    """The share refused a file operation (permissions, root_squash, full, read-only)."""
+
+
 class MountFailed(NfsvolError):
     """mount/umount failed; the message carries the helper's stderr."""
 

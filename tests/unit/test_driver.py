@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from nfsvol.errors import (
     InvalidOption,
     MountFailed,
     OperationTimeout,
+    ShareError,
     UnsafePath,
     VolumeConflict,
     VolumeInUse,
@@ -421,3 +423,16 @@ def test_timeout_errors_are_operation_timeouts(world):
     target.mkdir()
     with pytest.raises(OperationTimeout):
         mounter.mount(NfsSource("nfs1", "/srv/docker", "4.1"), str(target))
+
+
+def test_share_refusals_are_typed_and_leave_nothing(world):
+    """A share that refuses writes gives a clear, typed error and no half-made volume."""
+    driver = world.driver()
+    subprocess.run(["chattr", "+i", str(world.scratch)], check=True)
+    try:
+        with pytest.raises(ShareError, match="share 'scratch' refused Operation not permitted"):
+            driver.create("locked", {"share": "scratch"})
+    finally:
+        subprocess.run(["chattr", "-i", str(world.scratch)], check=True)
+    assert not (world.scratch / "locked").exists()
+    assert [name for name, _ in driver.list_volumes()] == []
