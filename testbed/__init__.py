@@ -4,5 +4,14 @@ from testbed.artifacts import IMAGE_TAG, Artifacts, prepare
 from testbed.guest import DockerHost, Forward, GuestResult, boot_all
 from testbed.nfs import NfsServer, ensure_rpcbind
 
-__all__ = ["IMAGE_TAG", "Artifacts", "DockerHost", "Forward", "GuestResult", "NfsServer",
-           "boot_all", "ensure_rpcbind", "prepare"]
+__all__ = [
+    "IMAGE_TAG",
+    "Artifacts",
+    "DockerHost",
+    "Forward",
+    "GuestResult",
+    "NfsServer",
+    "boot_all",
+    "ensure_rpcbind",
+    "prepare",
+]

@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 
 
-def run(argv: Sequence[str], timeout: float = 120, check: bool = True,
-        cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], timeout: float = 120, check: bool = True, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run argv with a timeout, capturing text output; raise with stderr on failure."""
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, check=False)
+    proc = subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+    )
     if check and proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
     return proc
@@ -35,8 +37,9 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
-             interval: float = 0.2) -> float:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
+) -> float:
     """Poll predicate until true; return seconds waited or raise TimeoutError naming what."""
     start = time.monotonic()
     while not predicate():

@@ -21,9 +21,28 @@ BUSYBOX = "/usr/bin/busybox"
 GUEST_DIR = Path(__file__).parent / "guest"
 IMAGE_TAG = "nfsvol-test/busybox:latest"
 # Load order matters only for readability: modprobe pulls dependencies itself.
-MODULES = ("virtio_pci", "virtio_net", "virtio_rng", "9pnet_virtio", "9p", "overlay",
-           "sunrpc", "grace", "lockd", "nfs_acl", "dns_resolver", "fscache", "netfs",
-           "nfs", "nfsv3", "nfsv4")
+MODULES = (
+    "virtio_pci",
+    "virtio_net",
+    "virtio_rng",
+    "9pnet_virtio",
+    "9p",
+    "overlay",
+    "sunrpc",
+    "grace",
+    "lockd",
+    "nfs_acl",
+    "dns_resolver",
+    "fscache",
+    "netfs",
+    "nfs",
+    "nfsv3",
+    "nfsv4",
+    # In-guest DNAT gives each extra NFS server its own guest-side address.
+    "ip_tables",
+    "iptable_nat",
+    "xt_nat",
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +62,12 @@ def prepare(cache_dir: str | Path = DEFAULT_CACHE) -> Artifacts:
     kroot = _kernel_tree(cache)
     kver = _kernel_version(kroot)
     initramfs = _initramfs(cache, kroot, kver)
-    return Artifacts(kernel=kroot / "boot" / f"vmlinuz-{kver}", initramfs=initramfs,
-                     busybox_tar=_busybox_tar(cache), kernel_version=kver)
+    return Artifacts(
+        kernel=kroot / "boot" / f"vmlinuz-{kver}",
+        initramfs=initramfs,
+        busybox_tar=_busybox_tar(cache),
+        kernel_version=kver,
+    )
 
 
 def _kernel_tree(cache: Path) -> Path:
@@ -55,8 +78,11 @@ def _kernel_tree(cache: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         deps = run(["apt-cache", "depends", "linux-image-amd64"], timeout=60).stdout
         # The meta package is empty; the kernel lives in the linux-image-X.Y.Z package.
-        pkgs = [line.split()[-1] for line in deps.splitlines()
-                if line.strip().startswith("Depends: linux-image-")]
+        pkgs = [
+            line.split()[-1]
+            for line in deps.splitlines()
+            if line.strip().startswith("Depends: linux-image-")
+        ]
         if not pkgs:
             raise RuntimeError("apt-cache knows no linux-image-amd64: run apt-get update")
         run(["apt-get", "download", *pkgs], timeout=600, cwd=tmp)
@@ -108,6 +134,8 @@ def _initramfs(cache: Path, kroot: Path, kver: str) -> Path:
     out = cache / f"initramfs-{_inputs_digest(kver)}.gz"
     if out.exists():
         return out
+    for stale in cache.glob("initramfs-*.gz"):
+        stale.unlink()
     moddir = kroot / "lib" / "modules" / kver
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         root = Path(tmp)
@@ -133,9 +161,14 @@ def _initramfs(cache: Path, kroot: Path, kver: str) -> Path:
 def _pack_cpio(root: Path, out: Path) -> None:
     """Pack root as a gzip newc cpio archive, atomically."""
     names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-    proc = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root,
-                          input="\n".join(names).encode(), capture_output=True,
-                          timeout=120, check=True)
+    proc = subprocess.run(
+        ["cpio", "-o", "-H", "newc", "--quiet"],
+        cwd=root,
+        input="\n".join(names).encode(),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     tmp = out.with_suffix(".tmp")
     with gzip.open(tmp, "wb", compresslevel=6) as f:
         f.write(proc.stdout)

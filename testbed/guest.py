@@ -19,6 +19,7 @@ from typing import Any
 
 from testbed._proc import free_port, stop_process, wait_for
 from testbed.artifacts import IMAGE_TAG, Artifacts
+from testbed.nfs import GUEST_HOST_ADDR
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 DOCKER = "/usr/bin/docker"  # the distro client matches dockerd 20.10
@@ -45,7 +46,11 @@ class GuestResult:
 
 @dataclass(frozen=True)
 class Forward:
-    """A guest-side address (ip:port) relayed to a host loopback port, e.g. a second NFS server."""
+    """A guest-side address (ip:port) that reaches a host loopback port, e.g. a second server.
+
+    Done by DNAT inside the guest to 10.0.2.2:host_port, so a stopped server refuses
+    connections at once, as a real one would (QEMU guestfwd relays accept, then hang).
+    """
 
     guest_ip: str
     guest_port: int
@@ -55,11 +60,20 @@ class Forward:
 class DockerHost:
     """One QEMU guest with dockerd; power_off() loses everything but state_dir."""
 
-    def __init__(self, name: str, artifacts: Artifacts, state_dir: str | Path | None = None,
-                 memory_mb: int = 1536, cpus: int = 1, python: str = DEFAULT_PYTHON,
-                 forwards: Sequence[Forward] = (), workdir: str | Path | None = None,
-                 repo: str | Path | None = REPO, root_cache: str = "loose",
-                 cpu_model: str = "qemu64") -> None:
+    def __init__(
+        self,
+        name: str,
+        artifacts: Artifacts,
+        state_dir: str | Path | None = None,
+        memory_mb: int = 1536,
+        cpus: int = 1,
+        python: str = DEFAULT_PYTHON,
+        forwards: Sequence[Forward] = (),
+        workdir: str | Path | None = None,
+        repo: str | Path | None = REPO,
+        root_cache: str = "loose",
+        cpu_model: str = "qemu64",
+    ) -> None:
         self.name = name
         self.artifacts = artifacts
         self.state_dir = Path(state_dir) if state_dir else None
@@ -83,32 +97,63 @@ class DockerHost:
         return self.workdir / "console.log"
 
     def _qemu_argv(self) -> list[str]:
-        net = (f"user,id=n0,restrict=off,hostfwd=tcp:127.0.0.1:{self.docker_port}-:2375,"
-               f"hostfwd=tcp:127.0.0.1:{self.agent_port}-:{AGENT_PORT}")
-        for fwd in self.forwards:
-            # cmd: runs one relay per guest connection; a down target closes the connection.
-            net += (f",guestfwd=tcp:{fwd.guest_ip}:{fwd.guest_port}"
-                    f"-cmd:/usr/bin/busybox nc 127.0.0.1 {fwd.host_port}")
-        append = (f"console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check "
-                  f"tb.hostname={self.name} tb.python={self.python} "
-                  f"tb.state={1 if self.state_dir else 0} tb.cache={self.root_cache}")
+        net = (
+            f"user,id=n0,restrict=off,hostfwd=tcp:127.0.0.1:{self.docker_port}-:2375,"
+            f"hostfwd=tcp:127.0.0.1:{self.agent_port}-:{AGENT_PORT}"
+        )
+        append = (
+            f"console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check "
+            f"tb.hostname={self.name} tb.python={self.python} "
+            f"tb.state={1 if self.state_dir else 0} tb.cache={self.root_cache}"
+        )
         if self.repo:
             append += f" tb.repo={self.repo}"
-        argv = [QEMU, "-accel", "tcg,tb-size=256", "-machine", "pc", "-cpu", self.cpu_model,
-                "-m", str(self.memory_mb), "-smp", str(self.cpus), "-nodefaults",
-                "-no-user-config", "-display", "none", "-no-reboot",
-                "-serial", f"file:{self.console_log}",
-                "-kernel", str(self.artifacts.kernel), "-initrd", str(self.artifacts.initramfs),
-                "-append", append, "-netdev", net, "-device", "virtio-net-pci,netdev=n0",
-                "-device", "virtio-rng-pci",
-                "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
-                           "readonly=on,multidevs=remap"]
+        argv = [
+            QEMU,
+            "-accel",
+            "tcg,tb-size=256",
+            "-machine",
+            "pc",
+            "-cpu",
+            self.cpu_model,
+            "-m",
+            str(self.memory_mb),
+            "-smp",
+            str(self.cpus),
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-serial",
+            f"file:{self.console_log}",
+            "-kernel",
+            str(self.artifacts.kernel),
+            "-initrd",
+            str(self.artifacts.initramfs),
+            "-append",
+            append,
+            "-netdev",
+            net,
+            "-device",
+            "virtio-net-pci,netdev=n0",
+            "-device",
+            "virtio-rng-pci",
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+        ]
         if self.state_dir:
-            argv += ["-virtfs", f"local,path={self.state_dir},mount_tag=hoststate,"
-                                "security_model=none,multidevs=remap"]
+            argv += [
+                "-virtfs",
+                f"local,path={self.state_dir},mount_tag=hoststate,"
+                "security_model=none,multidevs=remap",
+            ]
         if self.repo:
-            argv += ["-virtfs", f"local,path={self.repo},mount_tag=hostrepo,"
-                                "security_model=none,readonly=on,multidevs=remap"]
+            argv += [
+                "-virtfs",
+                f"local,path={self.repo},mount_tag=hostrepo,"
+                "security_model=none,readonly=on,multidevs=remap",
+            ]
         return argv
 
     def start(self) -> None:
@@ -119,13 +164,36 @@ class DockerHost:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._started = time.monotonic()
-        self._qemu = subprocess.Popen(self._qemu_argv(), stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL,
-                                      stderr=open(self.workdir / "qemu.err", "wb"))  # noqa: SIM115
+        self._qemu = subprocess.Popen(
+            self._qemu_argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "qemu.err", "wb"),  # noqa: SIM115
+        )
 
     def wait_ready(self, timeout: float = 240) -> float:
         """Wait until the agent and dockerd answer; return seconds since start()."""
         wait_for(self._ready, timeout, f"guest {self.name} (see {self.console_log})", 0.5)
+        for fwd in self.forwards:
+            self.run(
+                [
+                    "iptables-legacy",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "OUTPUT",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    fwd.guest_ip,
+                    "--dport",
+                    str(fwd.guest_port),
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    f"{GUEST_HOST_ADDR}:{fwd.host_port}",
+                ]
+            ).check()
         self.boot_seconds = time.monotonic() - self._started
         return self.boot_seconds
 
@@ -174,19 +242,38 @@ class DockerHost:
         """Tell whether QEMU is alive."""
         return self._qemu is not None and self._qemu.poll() is None
 
-    def run(self, argv: Sequence[str], timeout: float = 60, cwd: str | None = None,
-            env: dict[str, str] | None = None, input: bytes | None = None) -> GuestResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float = 60,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        input: bytes | None = None,
+    ) -> GuestResult:
         """Run argv inside the guest and return rc/stdout/stderr (no check; see .check())."""
-        req: dict[str, Any] = {"op": "run", "argv": list(argv), "timeout": timeout,
-                               "cwd": cwd, "env": env}
+        req: dict[str, Any] = {
+            "op": "run",
+            "argv": list(argv),
+            "timeout": timeout,
+            "cwd": cwd,
+            "env": env,
+        }
         if input is not None:
             req["input_b64"] = base64.b64encode(input).decode()
         reply = self._agent(req, timeout=timeout + 10)
-        return GuestResult(reply["rc"], base64.b64decode(reply["stdout_b64"]).decode(errors="replace"),
-                           base64.b64decode(reply["stderr_b64"]).decode(errors="replace"))
+        return GuestResult(
+            reply["rc"],
+            base64.b64decode(reply["stdout_b64"]).decode(errors="replace"),
+            base64.b64decode(reply["stderr_b64"]).decode(errors="replace"),
+        )
 
-    def spawn(self, argv: Sequence[str], cwd: str | None = None,
-              env: dict[str, str] | None = None, log: str = "/dev/null") -> int:
+    def spawn(
+        self,
+        argv: Sequence[str],
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        log: str = "/dev/null",
+    ) -> int:
         """Start a long-running process in the guest; return its guest pid."""
         req = {"op": "spawn", "argv": list(argv), "cwd": cwd, "env": env, "log": log}
         return int(self._agent(req, timeout=30)["pid"])
@@ -200,10 +287,14 @@ class DockerHost:
         reply = self._agent({"op": "wait", "pid": pid, "timeout": timeout}, timeout=timeout + 10)
         return reply.get("rc")
 
-    def start_plugin(self, config: str, socket_path: str = PLUGIN_SOCKET,
-                     log: str = "/run/testbed/nfsvol.log") -> int:
+    def start_plugin(
+        self, config: str, socket_path: str = PLUGIN_SOCKET, log: str = "/run/testbed/nfsvol.log"
+    ) -> int:
         """Start `python -m nfsvol serve` from the working tree; return its guest pid."""
-        argv = [self.python, "-m", "nfsvol", "serve", "--config", config, "--socket", socket_path]
+        # The project venv (visible through the repo share) carries flask and gunicorn.
+        venv = REPO / ".venv" / "bin" / "python"
+        python = str(venv) if venv.exists() else self.python
+        argv = [python, "-m", "nfsvol", "serve", "--config", config, "--socket", socket_path]
         return self.spawn(argv, cwd=str(REPO), env={"PYTHONPATH": str(REPO)}, log=log)
 
     def write_file(self, path: str, data: bytes | str) -> None:
@@ -211,14 +302,20 @@ class DockerHost:
         raw = data.encode() if isinstance(data, str) else data
         self.run(["/bin/busybox", "sh", "-c", 'cat > "$0"', path], input=raw).check()
 
-    def docker(self, *args: str, timeout: float = 180, check: bool = True,
-               ) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self,
+        *args: str,
+        timeout: float = 180,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
         """Run the docker client on this machine against the guest's dockerd."""
         argv = [DOCKER, "-H", f"tcp://127.0.0.1:{self.docker_port}", *args]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args)} on {self.name} exited "
-                               f"{proc.returncode}: {proc.stderr.strip()[-2000:]}")
+            raise RuntimeError(
+                f"docker {' '.join(args)} on {self.name} exited "
+                f"{proc.returncode}: {proc.stderr.strip()[-2000:]}"
+            )
         return proc
 
     def load_image(self, tag: str = IMAGE_TAG) -> None:

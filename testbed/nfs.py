@@ -58,8 +58,12 @@ def ensure_rpcbind() -> subprocess.Popen[bytes] | None:
     # ganesha registers with rpcbind and exits during start when none is there.
     if port_open(111):
         return None
-    proc = subprocess.Popen([RPCBIND, "-f"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [RPCBIND, "-f"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(lambda: port_open(111), 10, "rpcbind")
     return proc
 
@@ -67,8 +71,13 @@ def ensure_rpcbind() -> subprocess.Popen[bytes] | None:
 class NfsServer:
     """One nfs-ganesha process exporting export_dir over NFS v3 and v4.1 on loopback."""
 
-    def __init__(self, export_dir: str | Path, state_dir: str | Path | None = None,
-                 nfs_port: int | None = None, mnt_port: int | None = None) -> None:
+    def __init__(
+        self,
+        export_dir: str | Path,
+        state_dir: str | Path | None = None,
+        nfs_port: int | None = None,
+        mnt_port: int | None = None,
+    ) -> None:
         self.export_dir = Path(export_dir).resolve()
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="nfsvol-ganesha-"))
         # Fixed once, so a restarted server is the same server to clients.
@@ -89,8 +98,10 @@ class NfsServer:
     def mount_options(self, version: str = "4.1") -> str:
         """mount -o options a guest needs for this server (ports; v3 avoids rpcbind and NLM)."""
         if version.startswith("3"):
-            return (f"vers=3,proto=tcp,port={self.nfs_port},mountport={self.mnt_port},"
-                    "mountproto=tcp,nolock")
+            return (
+                f"vers=3,proto=tcp,port={self.nfs_port},mountport={self.mnt_port},"
+                "mountproto=tcp,nolock"
+            )
         return f"vers={version},proto=tcp,port={self.nfs_port}"
 
     def source(self) -> str:
@@ -105,21 +116,40 @@ class NfsServer:
         """Start ganesha and wait until its NFS port accepts; return seconds taken."""
         if self.running():
             return 0.0
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch()
         self.export_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "recovery").mkdir(parents=True, exist_ok=True)
         conf = self.state_dir / "ganesha.conf"
-        conf.write_text(_CONFIG.format(nfs_port=self.nfs_port, mnt_port=self.mnt_port,
-                                       state=self.state_dir, export=self.export_dir,
-                                       pseudo=PSEUDO))
-        argv = [GANESHA, "-F", "-f", str(conf), "-L", str(self.log_path),
-                "-p", str(self.state_dir / "ganesha.pid"), "-N", "NIV_EVENT"]
-        self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conf.write_text(
+            _CONFIG.format(
+                nfs_port=self.nfs_port,
+                mnt_port=self.mnt_port,
+                state=self.state_dir,
+                export=self.export_dir,
+                pseudo=PSEUDO,
+            )
+        )
+        argv = [
+            GANESHA,
+            "-F",
+            "-f",
+            str(conf),
+            "-L",
+            str(self.log_path),
+            "-p",
+            str(self.state_dir / "ganesha.pid"),
+            "-N",
+            "NIV_EVENT",
+        ]
+        self._proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         return wait_for(self._ready, timeout, f"ganesha on port {self.nfs_port}")
 
     def _ready(self) -> bool:
         if self._proc is not None and self._proc.poll() is not None:
-            log = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+            log = self.log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"ganesha exited {self._proc.returncode}: {log}")
         return port_open(self.nfs_port) and port_open(self.mnt_port)
 

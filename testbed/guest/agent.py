@@ -33,24 +33,38 @@ def op_run(req: dict[str, Any]) -> dict[str, Any]:
     """Run argv to completion under a timeout."""
     data = base64.b64decode(req["input_b64"]) if req.get("input_b64") else None
     try:
-        proc = subprocess.run(req["argv"], input=data, capture_output=True,
-                              timeout=req.get("timeout", 60), cwd=req.get("cwd"),
-                              env=_env(req.get("env")), check=False)
+        proc = subprocess.run(
+            req["argv"],
+            input=data,
+            capture_output=True,
+            timeout=req.get("timeout", 60),
+            cwd=req.get("cwd"),
+            env=_env(req.get("env")),
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
-        return {"rc": -9, "stdout_b64": _b64(exc.stdout or b""),
-                "stderr_b64": _b64((exc.stderr or b"") + b"\nagent: timed out")}
+        return {
+            "rc": -9,
+            "stdout_b64": _b64(exc.stdout or b""),
+            "stderr_b64": _b64((exc.stderr or b"") + b"\nagent: timed out"),
+        }
     except OSError as exc:
         return {"rc": 127, "stdout_b64": "", "stderr_b64": _b64(str(exc).encode())}
-    return {"rc": proc.returncode, "stdout_b64": _b64(proc.stdout),
-            "stderr_b64": _b64(proc.stderr)}
+    return {"rc": proc.returncode, "stdout_b64": _b64(proc.stdout), "stderr_b64": _b64(proc.stderr)}
 
 
 def op_spawn(req: dict[str, Any]) -> dict[str, Any]:
     """Start argv in the background, output appended to a log file."""
     with open(req.get("log", "/dev/null"), "ab") as log:
-        proc = subprocess.Popen(req["argv"], cwd=req.get("cwd"), env=_env(req.get("env")),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            req["argv"],
+            cwd=req.get("cwd"),
+            env=_env(req.get("env")),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     _children[proc.pid] = proc
     return {"pid": proc.pid}
 
@@ -75,8 +89,13 @@ def op_wait(req: dict[str, Any]) -> dict[str, Any]:
         return {"rc": None}
 
 
-OPS = {"ping": lambda req: {"ok": True}, "run": op_run, "spawn": op_spawn,
-       "kill": op_kill, "wait": op_wait}
+OPS = {
+    "ping": lambda req: {"ok": True},
+    "run": op_run,
+    "spawn": op_spawn,
+    "kill": op_kill,
+    "wait": op_wait,
+}
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -86,7 +105,7 @@ class Handler(socketserver.StreamRequestHandler):
         try:
             req = json.loads(self.rfile.readline())
             reply = OPS[req["op"]](req)
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+        except Exception as exc:  # every failure goes back to the caller
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         self.wfile.write(json.dumps(reply).encode() + b"\n")
 
@@ -98,5 +117,6 @@ class Server(socketserver.ThreadingTCPServer):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    with Server(("0.0.0.0", int(sys.argv[1])), Handler) as server:
+    # Reachable only through QEMU hostfwd on the host's loopback.
+    with Server(("0.0.0.0", int(sys.argv[1])), Handler) as server:  # noqa: S104
         server.serve_forever()
