@@ -164,12 +164,10 @@ class DockerHost:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._started = time.monotonic()
-        self._qemu = subprocess.Popen(
-            self._qemu_argv(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "qemu.err", "wb"),  # noqa: SIM115
-        )
+        with open(self.workdir / "qemu.err", "wb") as err:  # the child keeps its own copy
+            self._qemu = subprocess.Popen(
+                self._qemu_argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+            )
 
     def wait_ready(self, timeout: float = 240) -> float:
         """Wait until the agent and dockerd answer; return seconds since start()."""

@@ -1,0 +1,162 @@
+"""Docker hosts running nfsvol against a real ganesha server: the bed the tests and the demo share.
+
+Inside every guest the NFS server answers at SERVER_IP on the standard ports
+(DNAT to ganesha on this machine's loopback), and DEAD_IP is a server that
+is down: connections to it are refused at once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from testbed._proc import free_port, wait_for
+from testbed.artifacts import IMAGE_TAG, Artifacts
+from testbed.guest import PLUGIN_SOCKET, DockerHost, Forward, boot_all
+from testbed.nfs import PSEUDO, NfsServer, ensure_rpcbind
+
+SERVER_IP = "10.0.2.101"
+DEAD_IP = "10.0.2.103"
+NFS_PORT, MOUNT_PORT = 2049, 20048
+PLUGIN_CONFIG = "/etc/nfsvol/config.yaml"
+SHARES = ("main", "v3", "ft")
+V3_OPTIONS = ["hard", "proto=tcp", f"port={NFS_PORT}", "mountproto=tcp", f"mountport={MOUNT_PORT}"]
+
+
+def plugin_config() -> dict[str, Any]:
+    """nfsvol's config on every host: one export per share, all on the bed's server."""
+    return {
+        "state_dir": "/var/lib/nfsvol",
+        "default_share": "main",
+        "mount_timeout": 20,
+        "catalog_ttl": 2,
+        "shares": {
+            "main": _nfs([SERVER_IP], "main", "4.1", ["hard"]),
+            # ganesha's lock manager is off in the bed, so v3 goes without NLM.
+            "v3": _nfs([SERVER_IP], "v3", "3", [*V3_OPTIONS, "nolock"]),
+            # The first server is down: mounts fall through to the second.
+            "ft": _nfs([DEAD_IP, SERVER_IP], "ft", "4.1", ["hard"]),
+        },
+    }
+
+
+def _nfs(servers: list[str], sub: str, version: str, options: list[str]) -> dict[str, Any]:
+    return {
+        "type": "nfs",
+        "servers": servers,
+        "export": f"{PSEUDO}/{sub}",
+        "version": version,
+        "options": options,
+        "on_remove": "delete",
+    }
+
+
+class Cluster:
+    """One ganesha server and named Docker hosts, each running nfsvol."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        artifacts: Artifacts,
+        names: Iterable[str] = ("a", "b"),
+        cpus: int = 1,
+        memory_mb: int = 1536,
+    ) -> None:
+        self.workdir = workdir
+        self.server = NfsServer(workdir / "export")
+        dead_port = free_port()  # nothing ever listens here
+        forwards = [
+            Forward(SERVER_IP, NFS_PORT, self.server.nfs_port),
+            Forward(SERVER_IP, MOUNT_PORT, self.server.mnt_port),
+            Forward(DEAD_IP, NFS_PORT, dead_port),
+            Forward(DEAD_IP, MOUNT_PORT, dead_port),
+        ]
+        self.hosts = {
+            name: DockerHost(
+                name,
+                artifacts,
+                state_dir=workdir / f"state-{name}",
+                memory_mb=memory_mb,
+                cpus=cpus,
+                forwards=forwards,
+                workdir=workdir / f"guest-{name}",
+            )
+            for name in names
+        }
+        self.plugin_pids: dict[str, int] = {}
+
+    def start(self) -> dict[str, float]:
+        """Start the server, boot every host in parallel, start nfsvol; return boot times."""
+        ensure_rpcbind()
+        self.server.start()
+        for share in SHARES:
+            self.export_dir(share).mkdir(parents=True, exist_ok=True)
+        hosts = list(self.hosts.values())
+        times = boot_all(hosts)
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            list(pool.map(self._provision, hosts))
+        return {h.name: t for h, t in zip(hosts, times, strict=True)}
+
+    def export_dir(self, share: str) -> Path:
+        """The directory on this machine that holds `share`'s data (the server's disk)."""
+        return self.server.export_dir / share
+
+    def _provision(self, host: DockerHost) -> None:
+        host.load_image(IMAGE_TAG)
+        host.run(["mkdir", "-p", "/etc/nfsvol", "/run/docker/plugins"]).check()
+        host.write_file(PLUGIN_CONFIG, json.dumps(plugin_config(), indent=2))
+        self.start_plugin(host)
+
+    def start_plugin(self, host: DockerHost) -> None:
+        """Start nfsvol in `host` and wait until its socket answers."""
+        self.plugin_pids[host.name] = host.start_plugin(PLUGIN_CONFIG)
+        wait_for(lambda: self._plugin_up(host), 60, f"nfsvol on {host.name}", 0.5)
+
+    def _plugin_up(self, host: DockerHost) -> bool:
+        rc = host.wait(self.plugin_pids[host.name], timeout=0)
+        if rc is not None:
+            log = host.run(["cat", "/run/testbed/nfsvol.log"]).stdout
+            raise RuntimeError(f"nfsvol on {host.name} exited {rc}: {log[-2000:]}")
+        return host.run(["test", "-S", PLUGIN_SOCKET]).rc == 0
+
+    def power_off(self, name: str) -> None:
+        """Pull the plug on host `name`."""
+        self.hosts[name].power_off()
+        self.plugin_pids.pop(name, None)
+
+    def boot(self, name: str) -> float:
+        """Boot host `name` again and start nfsvol; return seconds until it serves."""
+        started = time.monotonic()
+        host = self.hosts[name]
+        host.boot()
+        self._provision(host)
+        return time.monotonic() - started
+
+    def nfs_mounts(self, name: str, share: str | None = None) -> list[str]:
+        """Lines of /proc/mounts on host `name` that are NFS mounts (of `share`'s export)."""
+        mounts = self.hosts[name].run(["cat", "/proc/mounts"]).check().stdout
+        lines = [line for line in mounts.splitlines() if line.split()[2] in ("nfs", "nfs4")]
+        if share is not None:
+            lines = [line for line in lines if line.split()[0].endswith(f":{PSEUDO}/{share}")]
+        return lines
+
+    def plugin_log(self, name: str) -> str:
+        """nfsvol's log on host `name`."""
+        return self.hosts[name].run(["cat", "/run/testbed/nfsvol.log"]).stdout
+
+    def close(self) -> None:
+        """Power everything off and stop the server; keep the work directory."""
+        for host in self.hosts.values():
+            host.close()
+        self.server.stop()
+
+    def remove(self) -> None:
+        """close(), then delete the work directory."""
+        self.close()
+        self.server.cleanup()
+        shutil.rmtree(self.workdir, ignore_errors=True)
