@@ -13,17 +13,17 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_lint_is_clean():
     """ruff finds nothing to complain about."""
-    result = _run(sys.executable, "-m", "ruff", "check", "nfsvol", "tests")
+    result = _run(sys.executable, "-m", "ruff", "check", "nfsvol", "testbed", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format_is_clean():
     """The code is formatted as ruff formats it."""
-    result = _run(sys.executable, "-m", "ruff", "format", "--check", "nfsvol", "tests")
+    result = _run(sys.executable, "-m", "ruff", "format", "--check", "nfsvol", "testbed", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict_is_clean():
-    """The package type-checks under mypy --strict."""
+    """The package and the test bed type-check under mypy --strict."""
     result = _run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr

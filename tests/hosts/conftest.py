@@ -37,4 +37,6 @@ def unique(prefix: str) -> str:
 def run(host, *args: str, check: bool = True):
     """`docker run --rm --network none` of the bed's image on `host`."""
     *opts, cmd = args
-    return host.docker("run", "--rm", "--network", "none", *opts, IMAGE_TAG, "sh", "-c", cmd, check=check)
+    return host.docker(
+        "run", "--rm", "--network", "none", *opts, IMAGE_TAG, "sh", "-c", cmd, check=check
+    )

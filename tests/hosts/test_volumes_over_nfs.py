@@ -86,7 +86,14 @@ def test_web_server_serves_pages_from_a_volume(cluster):
     """busybox httpd serves a site whose files live on an nfsvol volume."""
     a = cluster.hosts["a"]
     site, web = unique("site"), unique("web")
-    run(a, "--volume-driver", "nfsvol", "-v", f"{site}:/www", "echo '<h1>nfsvol</h1>' > /www/index.html")
+    run(
+        a,
+        "--volume-driver",
+        "nfsvol",
+        "-v",
+        f"{site}:/www",
+        "echo '<h1>nfsvol</h1>' > /www/index.html",
+    )
     a.docker("run", "-d", "--name", web, "--network", "none", "--volume-driver", "nfsvol",
              "-v", f"{site}:/www:ro", IMAGE_TAG, "httpd", "-f", "-p", "127.0.0.1:80", "-h", "/www")  # fmt: skip
     try:

@@ -1,0 +1,125 @@
+"""The failover drill: host A dies, the same container starts on host B with every byte.
+
+Shared by the host tier's test (which asserts on the report) and by
+`python -m testbed demo` (which narrates each step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testbed.artifacts import IMAGE_TAG
+from testbed.cluster import Cluster
+from testbed.guest import DockerHost
+
+# Writes files of random data, fsyncs each, and prints their SHA-256 manifest.
+WRITER = (
+    "set -e; for i in $(seq 1 12); do "
+    "dd if=/dev/urandom of=/data/blob$i bs=64k count=4 conv=fsync 2>/dev/null; done; "
+    "echo '<h1>served from nfsvol</h1>' > /data/index.html; sync; "
+    "cd /data && sha256sum blob* index.html"
+)
+READER = "cd /data && sha256sum blob* index.html"
+Say = Callable[[str], None]
+
+
+@dataclass
+class DrillReport:
+    """What each host saw, and how long the failover took."""
+
+    volume: str
+    manifest_a: dict[str, str] = field(default_factory=dict)
+    manifest_b: dict[str, str] = field(default_factory=dict)
+    manifest_a_after: dict[str, str] = field(default_factory=dict)
+    on_server: dict[str, str] = field(default_factory=dict)
+    listed_on_b: bool = False
+    page_a: str = ""
+    page_b: str = ""
+    a_users_after_boot: str = ""
+    a_mounts_after_boot: list[str] = field(default_factory=list)
+    failover_s: float = 0.0
+    plain_start_b_s: float = 0.0
+    a_boot_s: float = 0.0
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    """`sha256sum` output as {file name: digest}."""
+    pairs = (line.split(maxsplit=1) for line in text.splitlines() if line.strip())
+    return {name.strip(): digest for digest, name in pairs}
+
+
+def server_manifest(directory: Path) -> dict[str, str]:
+    """Digests computed on the NFS server's own disk, with no NFS in between."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.iterdir())
+        if p.is_file()
+    }
+
+
+def _run(host: DockerHost, volume: str, script: str) -> str:
+    return host.docker(
+        "run", "--rm", "--network", "none", "-v", f"{volume}:/data", IMAGE_TAG, "sh", "-c", script
+    ).stdout
+
+
+def _serve(host: DockerHost, volume: str, name: str) -> str:
+    """Start busybox httpd on the volume and fetch its index page from inside."""
+    host.docker(
+        "run", "-d", "--name", name, "--network", "none", "-v", f"{volume}:/www:ro",
+        IMAGE_TAG, "httpd", "-f", "-p", "127.0.0.1:80", "-h", "/www",
+    )  # fmt: skip
+    return host.docker("exec", name, "wget", "-qO-", "http://127.0.0.1/index.html").stdout
+
+
+def run_drill(cluster: Cluster, say: Say = print) -> DrillReport:
+    """Play the drill on hosts a and b of `cluster`; host a is running again at the end."""
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    report = DrillReport(volume=f"drill-{uuid.uuid4().hex[:6]}")
+    vol = report.volume
+    say(f"[a] docker volume create -d nfsvol {vol}")
+    a.docker("volume", "create", "-d", "nfsvol", vol)
+    say("[a] a container writes 12 files, fsyncs them and records their SHA-256 manifest")
+    report.manifest_a = parse_manifest(_run(a, vol, WRITER))
+    say(f"[a] busybox httpd serves the volume: {_serve(a, vol, 'web-a').strip()}")
+    report.page_a = a.docker("exec", "web-a", "wget", "-qO-", "http://127.0.0.1/").stdout
+    say("[a] power off: no shutdown, no unmount, the web server still holds the volume")
+    cut = time.monotonic()
+    cluster.power_off("a")
+    report.listed_on_b = vol in b.docker("volume", "ls", "-q").stdout.split()
+    say(f"[b] docker volume ls lists {vol}: {report.listed_on_b}")
+    report.manifest_b = parse_manifest(_run(b, vol, READER))
+    report.failover_s = time.monotonic() - cut
+    same = report.manifest_b == report.manifest_a
+    say(f"[b] the same container read the volume: manifest identical = {same}")
+    say(f"[b] power-off to verified data: {report.failover_s:.1f}s")
+    started = time.monotonic()
+    b.docker("run", "--rm", "--network", "none", IMAGE_TAG, "true")
+    report.plain_start_b_s = time.monotonic() - started
+    report.page_b = _serve(b, vol, "web-b")
+    say(f"[b] busybox httpd serves the same page: {report.page_b.strip()}")
+    _restore_a(cluster, report, say)
+    report.on_server = server_manifest(cluster.export_dir("main") / vol)
+    say(f"[server] digests on ganesha's disk match: {report.on_server == report.manifest_a}")
+    b.docker("rm", "-f", "web-b")
+    b.docker("volume", "rm", vol)
+    return report
+
+
+def _restore_a(cluster: Cluster, report: DrillReport, say: Say) -> None:
+    say("[a] boot again; nfsvol reconciles: the dead web server's hold is dropped")
+    report.a_boot_s = cluster.boot("a")
+    a = cluster.hosts["a"]
+    report.a_users_after_boot = a.docker(
+        "volume", "inspect", "-f", "{{.Status.users}}", report.volume
+    ).stdout.strip()
+    report.a_mounts_after_boot = cluster.nfs_mounts("a", "main")
+    users = report.a_users_after_boot
+    say(f"[a] back in {report.a_boot_s:.0f}s; users of {report.volume} on a: {users}")
+    report.manifest_a_after = parse_manifest(_run(a, report.volume, READER))
+    say(f"[a] data untouched: {report.manifest_a_after == report.manifest_a}")
