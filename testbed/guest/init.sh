@@ -24,9 +24,6 @@ mkdir -p $R
 # The host root is cached (fast exec of dockerd, runc, python); the repo is not,
 # so edits on the host show up in the guest at once.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$TB_MSIZE,cache=$TB_CACHE hostroot $R || exec sh
-if [ -n "$TB_REPO" ]; then
-    mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$TB_MSIZE hostrepo $R$TB_REPO
-fi
 mount -t tmpfs -o mode=755 run $R/run
 mount -t tmpfs -o mode=1777 tmp $R/tmp
 mount -t tmpfs -o mode=755 mnt $R/mnt
@@ -40,6 +37,11 @@ mkdir -p $R/var/lib/docker $R/var/lib/nfsvol
 mount -t tmpfs -o mode=711 docker $R/var/lib/docker
 if [ "$TB_STATE" = 1 ]; then
     mount -t 9p -o trans=virtio,version=9p2000.L,msize=$TB_MSIZE hoststate $R/var/lib/nfsvol
+fi
+# Last, so a repo under /tmp or /root is not hidden by the layers above.
+if [ -n "$TB_REPO" ]; then
+    mkdir -p $R$TB_REPO
+    mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=$TB_MSIZE hostrepo $R$TB_REPO
 fi
 
 mkdir -p $R/run/testbed
