@@ -60,7 +60,7 @@ def create_json(path: Path, data: Any) -> bool:
     return True
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: str | Path) -> Any:
     """The decoded file, or None if it does not exist."""
     try:
         with open(path, "rb") as f:

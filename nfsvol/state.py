@@ -28,6 +28,7 @@ class HostState:
 
     def __init__(self, state_dir: Path, shares: tuple[str, ...], lock_timeout: float) -> None:
         self.root = state_dir
+        self._dir = str(state_dir)  # hot-path reads build plain strings, not Paths
         self._lock_timeout = lock_timeout
         for share in shares:
             for sub in ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share):
@@ -55,7 +56,7 @@ class HostState:
 
     def users(self, share: str, name: str) -> dict[str, int]:
         """Mount ID -> number of Mounts not yet matched by an Unmount."""
-        data = fsutil.read_json(self._users_file(share, name))
+        data = fsutil.read_json(f"{self._dir}/users/{share}/{name}.json")
         return {} if data is None else dict(data["ids"])
 
     def set_users(self, share: str, name: str, ids: dict[str, int]) -> None:
@@ -68,7 +69,7 @@ class HostState:
 
     def held_volumes(self, share: str) -> list[str]:
         """Volumes of `share` that some container on this host holds."""
-        names = os.listdir(self.root / "users" / share)
+        names = os.listdir(f"{self._dir}/users/{share}")
         return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
 
     def _users_file(self, share: str, name: str) -> Path:
@@ -78,7 +79,7 @@ class HostState:
 
     def mount_record(self, share: str) -> dict[str, Any] | None:
         """What we know of the share's mount on this host, if any."""
-        data: dict[str, Any] | None = fsutil.read_json(self.root / "mounts" / f"{share}.json")
+        data: dict[str, Any] | None = fsutil.read_json(f"{self._dir}/mounts/{share}.json")
         return data
 
     def set_mount_record(self, share: str, record: dict[str, Any] | None) -> None:
@@ -104,7 +105,7 @@ class HostState:
 
     def cached(self, share: str, name: str) -> VolumeRecord | None:
         """The cached record of a volume on `share`, if any."""
-        data = fsutil.read_json(self.root / "cache" / share / f"{name}.json")
+        data = fsutil.read_json(f"{self._dir}/cache/{share}/{name}.json")
         return None if data is None else VolumeRecord.from_json(data)
 
     def cache_put(self, record: VolumeRecord) -> None:
@@ -119,13 +120,13 @@ class HostState:
 
     def cached_names(self, share: str) -> list[str]:
         """Every volume name cached for `share`."""
-        names = os.listdir(self.root / "cache" / share)
+        names = os.listdir(f"{self._dir}/cache/{share}")
         return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
 
     def synced_at(self, share: str) -> float | None:
         """When the cache of `share` last matched the share (epoch seconds)."""
         try:
-            return (self.root / "cache" / share / ".synced").stat().st_mtime
+            return os.stat(f"{self._dir}/cache/{share}/.synced").st_mtime
         except FileNotFoundError:
             return None
 

@@ -37,14 +37,28 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class PluginClient:
-    """Calls one endpoint per request, exactly like dockerd."""
+    """Calls one endpoint per request, exactly like dockerd.
 
-    def __init__(self, socket_path: str) -> None:
+    With keep_alive the connection is reused, as dockerd's Go HTTP client
+    does; otherwise each call opens its own.
+    """
+
+    def __init__(self, socket_path: str, keep_alive: bool = False) -> None:
         self.socket_path = socket_path
+        self._conn = UnixHTTPConnection(socket_path) if keep_alive else None
 
     def raw(self, endpoint: str, body: bytes | None, timeout: float = 30) -> tuple[int, Any]:
         """POST raw bytes; return (HTTP status, decoded JSON)."""
-        conn = UnixHTTPConnection(self.socket_path, timeout)
+        if self._conn is None:
+            return self._send(UnixHTTPConnection(self.socket_path, timeout), endpoint, body)
+        try:
+            return self._send(self._conn, endpoint, body)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed the idle connection: open a new one, as Go's client does.
+            self._conn.close()
+            return self._send(self._conn, endpoint, body)
+
+    def _send(self, conn: UnixHTTPConnection, endpoint: str, body: bytes | None) -> tuple[int, Any]:
         try:
             conn.putrequest("POST", endpoint)
             conn.putheader("Accept", ACCEPT)
@@ -53,7 +67,8 @@ class PluginClient:
             resp = conn.getresponse()
             return resp.status, json.loads(resp.read() or b"null")
         finally:
-            conn.close()
+            if self._conn is None:
+                conn.close()
 
     def call(self, endpoint: str, timeout: float = 30, **fields: Any) -> tuple[int, Any]:
         """POST `fields` as the JSON body of /VolumeDriver.<endpoint>."""

@@ -1,0 +1,64 @@
+"""`python -m bench [--quick]`: every figure in one run, a table and bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import hosts, local
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _table(results: dict[str, Any]) -> str:
+    rows = [(k, v) for k, v in results.items() if k not in ("samples", "machine")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {json.dumps(v)}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (under 10 minutes)")
+    parser.add_argument("--out", default=str(RESULTS), help="where to write the JSON results")
+    parser.add_argument(
+        "--skip-hosts", action="store_true", help="only the figures from this machine"
+    )
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "machine": {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "cpus": __import__("os").cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+            "quick": args.quick,
+        }
+    }
+    _say("== nfsvol on this machine (gunicorn, unix socket, path share)")
+    local_results = local.run(args.quick, _say)
+    results["samples"] = local_results.pop("samples")
+    results.update(local_results)
+    if not args.skip_hosts:
+        _say("== real NFS in QEMU Docker hosts (ganesha, kernel NFS, dockerd)")
+        host_results = hosts.run(args.quick, _say)
+        results["samples"].update(host_results.pop("samples"))
+        results.update(host_results)
+    results["machine"]["wall_s"] = round(time.monotonic() - started, 1)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    _say(_table(results))
+    _say(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""Figures that need real NFS and dockerd: measured in the QEMU Docker hosts of the bed.
+
+nfsvol is compared with what users would pick instead, on the same guest,
+against the same ganesha server, interleaved run by run so drift hits both.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.stats import p50, timed_ms
+from testbed import IMAGE_TAG, prepare
+from testbed.cluster import SERVER_IP, Cluster
+from testbed.drill import run_drill
+from testbed.guest import DockerHost
+
+LOCAL_NFS_OPTS = f"addr={SERVER_IP},vers=4.1,hard,nosuid,nodev"
+
+
+def _run_ms(host: DockerHost, *mounts: str) -> float:
+    args = ["run", "--rm", "--network", "none", *mounts, IMAGE_TAG, "true"]
+    return timed_ms(lambda: host.docker(*args, timeout=600))
+
+
+def _local_nfs_volume(host: DockerHost, cluster: Cluster, name: str) -> None:
+    # Docker's own driver needs the export's subdirectory to exist already.
+    (cluster.export_dir("main") / "local-driver" / name).mkdir(parents=True, exist_ok=True)
+    host.docker(
+        "volume", "create", "-d", "local", "-o", "type=nfs", "-o", f"o={LOCAL_NFS_OPTS}",
+        "-o", f"device=:/export/main/local-driver/{name}", name,
+    )  # fmt: skip
+
+
+def _mount_ms(log: str, volume: str) -> list[float]:
+    out = []
+    for line in log.splitlines():
+        _, sep, payload = line.partition("nfsvol.requests: ")
+        if sep:
+            call = json.loads(payload)
+            if call["endpoint"] == "Mount" and call["volume"] == volume and call["status"] == 200:
+                out.append(float(call["ms"]))
+    return out
+
+
+def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
+    """nfsvol vs local type=nfs, and nfsvol (share mounted) vs a plain local volume."""
+    a = cluster.hosts["a"]
+    a.docker("volume", "create", "-d", "nfsvol", "b-nfsvol")
+    _local_nfs_volume(a, cluster, "b-localnfs")
+    a.docker("volume", "create", "b-plain")
+    cold, local_nfs = [], []
+    for _ in range(runs):
+        cold.append(_run_ms(a, "-v", "b-nfsvol:/data"))
+        local_nfs.append(_run_ms(a, "-v", "b-localnfs:/data"))
+    # A holder keeps the share mounted: the warm case every busy host is in.
+    a.docker("run", "-d", "--name", "b-holder", "--network", "none", "--volume-driver",
+             "nfsvol", "-v", "b-hold:/data", IMAGE_TAG, "sleep", "3600")  # fmt: skip
+    warm, plain = [], []
+    for _ in range(runs):
+        warm.append(_run_ms(a, "-v", "b-nfsvol:/data"))
+        plain.append(_run_ms(a, "-v", "b-plain:/data"))
+    a.docker("rm", "-f", "b-holder")
+    mounts = _mount_ms(cluster.plugin_log("a"), "b-nfsvol")
+    results["run_ratio_vs_local_nfs"] = round(p50(cold) / p50(local_nfs), 3)
+    results["run_overhead_vs_plain_volume"] = round(p50(warm) / p50(plain), 3)
+    results["mount_p50_ms_cold"] = round(p50(mounts[:runs]), 1)
+    results["mount_p50_ms_warm"] = round(p50(mounts[runs:]), 1)
+    results["samples"].update(
+        run_ms_nfsvol_cold=cold, run_ms_local_nfs=local_nfs, run_ms_nfsvol_warm=warm,
+        run_ms_plain=plain, mount_ms=mounts,
+    )  # fmt: skip
+
+
+def mount_economy(cluster: Cluster, count: int, results: dict[str, Any]) -> None:
+    """NFS mounts while `count` volumes of one share are in use, nfsvol vs local type=nfs."""
+    a = cluster.hosts["a"]
+    figures = {}
+    for driver in ("nfsvol", "local"):
+        names = [f"econ-{driver}-{i}" for i in range(count)]
+        for name in names:
+            if driver == "nfsvol":
+                a.docker("volume", "create", "-d", "nfsvol", name)
+            else:
+                _local_nfs_volume(a, cluster, name)
+        mounts = [arg for n in names for arg in ("-v", f"{n}:/v/{n}")]
+        ctr = f"econ-{driver}"
+        a.docker("run", "-d", "--name", ctr, "--network", "none", *mounts, IMAGE_TAG,
+                 "sleep", "3600", timeout=900)  # fmt: skip
+        figures[driver] = len(cluster.nfs_mounts("a"))
+        a.docker("rm", "-f", ctr, timeout=600)
+    results["nfs_mounts_for_100_volumes"] = figures["nfsvol"]
+    results["nfs_mounts_for_100_volumes_local_driver"] = figures["local"]
+
+
+def failover(cluster: Cluster, results: dict[str, Any]) -> None:
+    """Power-off of host a to data read on host b, beside a plain container start on b."""
+    report = run_drill(cluster, say=lambda _line: None)
+    if report.manifest_b != report.manifest_a:
+        raise RuntimeError("the drill lost data: the figure would mean nothing")
+    results["failover_s"] = round(report.failover_s, 1)
+    results["plain_start_b_s"] = round(report.plain_start_b_s, 1)
+    results["failover_vs_plain_start"] = round(report.failover_s / report.plain_start_b_s, 2)
+
+
+def run(quick: bool, say: Any) -> dict[str, Any]:
+    """Boot the bed, measure every guest figure, tear the bed down."""
+    results: dict[str, Any] = {"samples": {}}
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="nfsvol-bench-hosts-")), prepare())
+    try:
+        boots = cluster.start()
+        results["host_boot_s"] = round(max(boots.values()), 1)
+        say(f"  bed up, hosts booted in {boots}")
+        run_ratios(cluster, 5 if quick else 10, results)
+        say("  run ratios done")
+        mount_economy(cluster, 20 if quick else 100, results)
+        say("  mount economy done")
+        failover(cluster, results)
+        say("  failover done")
+    finally:
+        cluster.remove()
+    return results

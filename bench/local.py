@@ -1,0 +1,154 @@
+"""Figures from nfsvol itself on this machine: Get, List, throughput and memory.
+
+The plugin runs as in production (`nfsvol serve`, gunicorn, unix socket)
+with a `path` share on local disk, so the figures are nfsvol's own cost
+without any server latency.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.stats import p50, p95, sample_ms
+from tests.support.plugin import PluginClient, PluginProcess
+
+
+def _config(root: Path) -> dict[str, Any]:
+    (root / "share").mkdir()
+    return {
+        "state_dir": str(root / "state"),
+        "shares": {"main": {"type": "path", "path": str(root / "share")}},
+    }
+
+
+def _create(client: PluginClient, names: list[str]) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for status, body in pool.map(lambda n: client.call("Create", Name=n), names):
+            if status != 200:
+                raise RuntimeError(f"Create failed: {body}")
+
+
+def _memory_mb(pid: int, field: str) -> float:
+    """Sum of `field` (Rss or Pss) over the gunicorn master and its workers.
+
+    Rss counts pages the forked workers share with the master once per
+    process; Pss splits each shared page between its sharers.
+    """
+    total_kb = 0
+    for p in [pid, *_children(pid)]:
+        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _hammer(socket_path: str, name: str, seconds: float, queue: Any) -> None:
+    # A lean client (prebuilt request, keep-alive, raw socket) so that on two
+    # cores the load generator does not eat the CPU the plugin is measured on.
+    body = json.dumps({"Name": name}).encode()
+    request = (
+        b"POST /VolumeDriver.Get HTTP/1.1\r\nHost: plugin\r\n"
+        b"Accept: application/vnd.docker.plugins.v1.2+json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(socket_path)
+    deadline = time.monotonic() + seconds
+    done = 0
+    while time.monotonic() < deadline:
+        sock.sendall(request)
+        if not _read_response(sock).startswith(b"HTTP/1.1 200"):
+            raise RuntimeError("Get failed under load")
+        done += 1
+    sock.close()
+    queue.put(done)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return head
+
+
+def get_rps(socket_path: str, name: str, clients: int, seconds: float) -> float:
+    """Get requests per second with `clients` concurrent client processes."""
+    queue: Any = multiprocessing.Queue()
+    procs = [
+        multiprocessing.Process(target=_hammer, args=(socket_path, name, seconds, queue))
+        for _ in range(clients)
+    ]
+    for proc in procs:
+        proc.start()
+    total = sum(int(queue.get(timeout=seconds + 60)) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=30)
+    return total / seconds
+
+
+def run(quick: bool, say: Any) -> dict[str, Any]:
+    """Measure the local figures; return them with their raw samples."""
+    sizes = [100, 1000, 10000]
+    rounds = 200 if quick else 1000
+    results: dict[str, Any] = {"list_scaling": {}, "samples": {}}
+    with tempfile.TemporaryDirectory(prefix="nfsvol-bench-") as tmp:
+        root = Path(tmp)
+        plugin = PluginProcess(_config(root), root, {})
+        client = plugin.start()
+        warm_list = PluginClient(plugin.socket_path, keep_alive=True)
+        try:
+            made = 0
+            for size in sizes:
+                started = time.monotonic()
+                _create(client, [f"vol{i:05d}" for i in range(made, size)])
+                say(f"  created {size - made} volumes in {time.monotonic() - started:.1f}s")
+                made = size
+                lists = sample_ms(lambda: warm_list.ok("List"), 20 if quick else 50)
+                results["list_scaling"][str(size)] = round(p50(lists), 2)
+                results["samples"][f"list_ms_{size}"] = lists
+            warm = PluginClient(plugin.socket_path, keep_alive=True)  # as dockerd connects
+            gets = sample_ms(lambda: warm.ok("Get", Name="vol05000"), rounds)
+            paths = sample_ms(lambda: warm.ok("Path", Name="vol05000"), rounds)
+            cold = sample_ms(lambda: client.ok("Get", Name="vol05000"), rounds)
+            results["get_p50_ms_10k_new_connection"] = round(p50(cold), 3)
+            results["get_p50_ms_10k"] = round(p50(gets), 3)
+            results["get_p95_ms_10k"] = round(p95(gets), 3)
+            results["path_p50_ms_10k"] = round(p50(paths), 3)
+            results["list_p50_ms_10k"] = results["list_scaling"]["10000"]
+            results["samples"]["get_ms_10k"] = gets
+            results["get_rps_8_clients"] = round(
+                get_rps(plugin.socket_path, "vol05000", 8, 5 if quick else 15), 1
+            )
+            pid = plugin.proc.pid if plugin.proc else 0
+            results["rss_mb_10k"] = round(_memory_mb(pid, "Rss"), 1)
+            results["pss_mb_10k"] = round(_memory_mb(pid, "Pss"), 1)
+            results["workers"] = len(_children(pid))
+        finally:
+            plugin.stop()
+    results["cpus"] = os.cpu_count()
+    return results
