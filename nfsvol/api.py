@@ -5,6 +5,7 @@ Each route decodes, calls the driver and encodes; typed errors become
 `{"Err": message}` in exactly one place.
 """
 
+import functools
 import json
 import logging
 import time
@@ -14,7 +15,9 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from nfsvol.driver import Driver
-from nfsvol.errors import InvalidRequest, NfsvolError, VolumeNotFound
+from nfsvol.errors import InvalidRequest, NfsvolError, OperationTimeout, VolumeNotFound
+from nfsvol.logs import new_request_id, render, tag
+from nfsvol.metrics import NoMetrics, Recorder
 
 # The content type dockerd sends and expects (moby pkg/plugins).
 MIMETYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -22,11 +25,14 @@ log = logging.getLogger("nfsvol.api")
 requests_log = logging.getLogger("nfsvol.requests")
 
 
-def create_app(driver: Driver) -> Flask:
-    """The Flask app serving `driver`; nothing happens at import time."""
+def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | None = None) -> Flask:
+    """The Flask app serving `driver`; nothing happens at import time.
+
+    Each request gets an ID, logged with it and appended to any Err.
+    """
     app = Flask("nfsvol")
     app.before_request(_start_clock)
-    app.after_request(_log_request)
+    app.after_request(functools.partial(_log_request, log_format, metrics or NoMetrics()))
 
     @app.post("/Plugin.Activate")
     def activate() -> Response:
@@ -92,21 +98,30 @@ def create_app(driver: Driver) -> Flask:
 
 def _start_clock() -> None:
     g.started = time.monotonic()
+    g.request_id = new_request_id()
 
 
-def _log_request(response: Response) -> Response:
-    """One JSON line per call: what Docker asked, about what, and how it went."""
+def _log_request(log_format: str, metrics: Recorder, response: Response) -> Response:
+    """One line per call: what Docker asked, about what, how it went, and how fast."""
     body = g.get("body") or {}
+    endpoint = request.path.rsplit(".", 1)[-1].lstrip("/")
+    seconds = time.monotonic() - g.get("started", time.monotonic())
+    outcome = g.get("outcome", "ok" if response.status_code == 200 else "error")
     fields = {
-        "endpoint": request.path.rsplit(".", 1)[-1].lstrip("/"),
+        "request": g.get("request_id"),
+        "endpoint": endpoint,
         "volume": body.get("Name"),
         "id": body.get("ID"),
         "status": response.status_code,
-        "ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 2),
+        "outcome": outcome,
+        "ms": round(seconds * 1000, 2),
     }
     if response.status_code != 200:
         fields["err"] = (response.get_json(silent=True) or {}).get("Err")
-    requests_log.info(json.dumps(fields))
+    requests_log.info(render(fields, log_format))
+    metrics.request(endpoint, outcome, seconds)
+    if outcome == OperationTimeout.__name__:
+        metrics.timeout(endpoint)
     return response
 
 
@@ -145,19 +160,23 @@ def _reply(payload: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype=MIMETYPE)
 
 
+def _error(message: str, status: int = 500) -> Response:
+    return _reply({"Err": tag(message, g.get("request_id", "-"))}, status)
+
+
 def _domain_error(exc: NfsvolError) -> Response:
     # dockerd asks Get about every name it is about to create: a miss is routine.
     level = logging.INFO if isinstance(exc, VolumeNotFound) else logging.WARNING
     log.log(level, "%s %s: %s", request.path, type(exc).__name__, exc)
-    return _reply({"Err": str(exc)}, 500)
+    g.outcome = type(exc).__name__
+    return _error(str(exc))
 
 
 def _http_error(exc: HTTPException) -> Response:
-    return _reply({"Err": f"{request.method} {request.path}: {exc.description}"}, exc.code or 500)
+    return _error(f"{request.method} {request.path}: {exc.description}", exc.code or 500)
 
 
 def _internal_error(exc: Exception) -> Response:
-    log.exception("%s failed", request.path)
-    return _reply(
-        {"Err": f"internal error in nfsvol ({type(exc).__name__}: {exc}); see the plugin log"}, 500
-    )
+    log.exception("%s failed (request %s)", request.path, g.get("request_id"))
+    g.outcome = "internal"
+    return _error(f"internal error in nfsvol ({type(exc).__name__}: {exc}); see the plugin log")

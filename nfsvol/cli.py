@@ -1,10 +1,13 @@
 """The `nfsvol` command."""
 
 import argparse
+import os
 import sys
 
-from nfsvol.config import load_config
-from nfsvol.errors import ConfigError
+from nfsvol.config import config_from_env, load_config
+from nfsvol.errors import ConfigError, NfsvolError
+from nfsvol.ops.commands import run_check, run_doctor, run_ls
+from nfsvol.ops.doctor import DOCKER_HOST
 from nfsvol.server import DEFAULT_SOCKET, serve
 
 
@@ -12,20 +15,80 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nfsvol", description="Docker volume plugin for NFS")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve the plugin protocol on a unix socket")
-    run.add_argument("--config", default="/etc/nfsvol/config.yaml", help="YAML config file")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--config", default="/etc/nfsvol/config.yaml", help="YAML config file")
+    source.add_argument(
+        "--from-env",
+        action="store_true",
+        help="build the config from NFSVOL_* variables (the managed plugin's settings)",
+    )
     run.add_argument(
         "--socket", default=DEFAULT_SOCKET, help=f"socket path (default {DEFAULT_SOCKET})"
     )
     run.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     run.add_argument("--threads", type=int, default=8, help="threads per worker")
+    _ops_commands(commands)
     return parser
+
+
+def _ops_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """check, ls and doctor: what an operator runs by hand on a Docker host."""
+    check = commands.add_parser(
+        "check",
+        help="validate the config and probe every share",
+        description="Validate the config (every problem, with its YAML line), then mount each "
+        "server's export on a temporary directory and check that it is writable and not "
+        "root-squashed. Exit 0 when all is well, 1 when a probe failed, 2 on a bad config.",
+    )
+    ls = commands.add_parser(
+        "ls",
+        help="list the volumes on every share (works without dockerd)",
+        description="List volumes read from the shares themselves: name, share, creating host "
+        "and time, and the mount IDs holding each one on this host.",
+    )
+    ls.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    ls.add_argument("--sizes", action="store_true", help="add each volume's disk usage (du)")
+    doctor = commands.add_parser(
+        "doctor",
+        help="find (and --fix) inconsistencies between mounts, state and shares",
+        description="Compare this host's mount table, the plugin's state and the shares, and "
+        "name each inconsistency. --fix unmounts orphan mounts, forgets counts of vanished "
+        "containers and rebuilds the cache; it never deletes data. Exit 0 when none is left.",
+    )
+    doctor.add_argument("--fix", action="store_true", help="repair what is safe to repair")
+    doctor.add_argument(
+        "--docker-host",
+        default=DOCKER_HOST,
+        help=f"dockerd to ask which containers run (default {DOCKER_HOST})",
+    )
+    for sub in (check, ls, doctor):
+        sub.add_argument("--config", default="/etc/nfsvol/config.yaml", help="YAML config file")
+        sub.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds per probe (default 10)"
+        )
+
+
+def _run_ops(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "check":
+            return run_check(args.config, args.timeout)
+        if args.command == "ls":
+            return run_ls(args.config, args.json, args.sizes, args.timeout)
+        return run_doctor(args.config, args.fix, args.timeout, args.docker_host)
+    except ConfigError:
+        raise
+    except NfsvolError as exc:
+        print(f"nfsvol {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        if args.command != "serve":
+            return _run_ops(args)
+        config = config_from_env(os.environ) if args.from_env else load_config(args.config)
     except ConfigError as exc:
         print(f"nfsvol: {exc}", file=sys.stderr)
         return 2

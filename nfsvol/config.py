@@ -21,11 +21,28 @@ ON_REMOVE = ("delete", "retain", "archive")
 SHARE_TYPES = ("nfs", "path")
 TOP_KEYS = (
     "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl", "idle_unmount",
-    "mount_helper", "umount_helper", "log_level",
+    "mount_helper", "umount_helper", "log_level", "log_format", "metrics",
 )  # fmt: skip
 NFS_KEYS = ("type", "servers", "export", "version", "options", "on_remove")
 PATH_KEYS = ("type", "path", "on_remove")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
+METRICS_KEYS = ("socket", "port")
+# A managed plugin is configured through its env: one YAML document, or one share's settings.
+ENV_CONFIG = "NFSVOL_CONFIG"
+ENV_SHARE = {
+    "NFSVOL_SERVERS": "servers",
+    "NFSVOL_EXPORT": "export",
+    "NFSVOL_VERSION": "version",
+    "NFSVOL_OPTIONS": "options",
+    "NFSVOL_ON_REMOVE": "on_remove",
+}
+ENV_TOP = {
+    "NFSVOL_STATE_DIR": "state_dir",
+    "NFSVOL_LOG_LEVEL": "log_level",
+    "NFSVOL_MOUNT_TIMEOUT": "mount_timeout",
+}
+ENV_SHARE_NAME = "main"
 _HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 
 
@@ -44,6 +61,14 @@ class Share:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """Where Prometheus scrapes: a unix socket, or a port on 127.0.0.1 only."""
+
+    socket: str = ""
+    port: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one nfsvol host."""
 
@@ -56,6 +81,8 @@ class Config:
     mount_helper: str = "/sbin/mount.nfs"
     umount_helper: str = "/bin/umount"
     log_level: str = "info"
+    log_format: str = "json"
+    metrics: Metrics | None = None
 
     @property
     def share_names(self) -> tuple[str, ...]:
@@ -68,20 +95,53 @@ class Config:
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate the YAML file at `path`."""
+    """Read and validate the YAML file at `path`; problems carry their line."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
     try:
         raw = yaml.safe_load(text)
+        lines = key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from exc
-    return parse_config(raw, source=str(path))
+        problem = f"not valid YAML: {exc}".replace("\n", " ")
+        raise ConfigError(f"config file {str(path)!r} is {problem}", (problem,)) from exc
+    return parse_config(raw, source=str(path), lines=lines)
 
 
-def parse_config(raw: object, source: str = "config") -> Config:
-    """Validate an already-parsed YAML document; raise with every problem."""
+def _line_of(problem: str) -> int:
+    head = problem.split(":", 1)[0]
+    return int(head[5:]) if head.startswith("line ") else 0
+
+
+def key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """Dotted key path (`shares.main.type`) -> the 1-based line the key is on."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = f"{prefix}{key.value}"
+            lines[path] = key.start_mark.line + 1
+            lines.update(key_lines(value, path + "."))
+    return lines
+
+
+def locate(problem: str, lines: Mapping[str, int]) -> str:
+    """Prefix `problem` ("shares.main.type: ...") with the line of its key, or its parent's."""
+    where = problem.split(": ", 1)[0]
+    while where:
+        if where in lines:
+            return f"line {lines[where]}: {problem}"
+        where = where.rpartition(".")[0]
+    return problem
+
+
+def parse_config(
+    raw: object, source: str = "config", lines: Mapping[str, int] | None = None
+) -> Config:
+    """Validate an already-parsed YAML document; raise with every problem.
+
+    `lines` (from `key_lines`) puts the YAML line in front of each problem.
+    """
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a `shares` key")
@@ -100,10 +160,87 @@ def parse_config(raw: object, source: str = "config") -> Config:
         ),
         umount_helper=_abs_path(raw.get("umount_helper", "/bin/umount"), "umount_helper", problems),
         log_level=_choice(raw.get("log_level", "info"), LOG_LEVELS, "log_level", problems),
+        log_format=_choice(raw.get("log_format", "json"), LOG_FORMATS, "log_format", problems),
+        metrics=_metrics(raw.get("metrics"), problems),
     )
     if problems:
-        raise ConfigError(f"{source} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+        located = tuple(sorted((locate(p, lines or {}) for p in problems), key=_line_of))
+        raise ConfigError(
+            f"{source} has {len(located)} problem(s):\n  " + "\n  ".join(located), located
+        )
     return config
+
+
+def config_from_env(env: Mapping[str, str]) -> Config:
+    """Build the config from NFSVOL_* variables, as a managed plugin's settings give them.
+
+    Either NFSVOL_CONFIG holds a whole YAML document, or NFSVOL_SERVERS and
+    NFSVOL_EXPORT (plus optional version, options, on_remove) describe one
+    share named `main`. Empty values count as unset, as `docker plugin set X=` leaves them.
+    """
+    given = {k: v.strip() for k, v in env.items() if k.startswith("NFSVOL_") and v.strip()}
+    known = (ENV_CONFIG, *ENV_SHARE, *ENV_TOP)
+    problems = [
+        f"{k}: unknown setting; known settings are: {', '.join(known)}"
+        for k in sorted(given)
+        if k not in known
+    ]
+    raw = _env_document(given, problems)
+    for var, key in ENV_TOP.items():
+        if var in given and key in raw:
+            problems.append(f"{var}: {key} is also set in {ENV_CONFIG}; set it in one place")
+        elif var in given:
+            raw[key] = _number(given[var]) if key == "mount_timeout" else given[var]
+    if problems:
+        raise ConfigError(
+            f"plugin settings have {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+        )
+    return parse_config(raw, source="plugin settings (NFSVOL_*)")
+
+
+def _env_document(given: Mapping[str, str], out: list[str]) -> dict[str, Any]:
+    """The YAML document the settings stand for; problems go to `out`."""
+    share_vars = [var for var in ENV_SHARE if var in given]
+    if ENV_CONFIG in given:
+        if share_vars:
+            out.append(f"{ENV_CONFIG}: set it or {', '.join(share_vars)}, not both")
+        return _env_yaml(given[ENV_CONFIG], out)
+    if not share_vars:
+        out.append(
+            f"set {ENV_CONFIG} (a YAML config) or NFSVOL_SERVERS and NFSVOL_EXPORT, "
+            "e.g. docker plugin set <plugin> NFSVOL_SERVERS=nfs1 NFSVOL_EXPORT=/srv/docker"
+        )
+        return {}
+    share: dict[str, Any] = {"type": "nfs"}
+    for var in share_vars:
+        value = given[var]
+        if var in ("NFSVOL_SERVERS", "NFSVOL_OPTIONS"):
+            separators = "," if var == "NFSVOL_OPTIONS" else ", "
+            words = (w.strip() for w in re.split(f"[{separators}]", value))
+            share[ENV_SHARE[var]] = [w for w in words if w]
+        else:
+            share[ENV_SHARE[var]] = value
+    return {"shares": {ENV_SHARE_NAME: share}}
+
+
+def _number(text: str) -> float | str:
+    """A number if `text` spells one; otherwise `text`, for parse_config to refuse."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _env_yaml(text: str, out: list[str]) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        out.append(f"{ENV_CONFIG}: not valid YAML: {exc}")
+        return {}
+    if not isinstance(raw, dict):
+        out.append(f"{ENV_CONFIG}: must be a YAML mapping with a `shares` key")
+        return {}
+    return raw
 
 
 def _unknown_keys(
@@ -133,6 +270,8 @@ def _parse_share(name: str, raw: dict[str, Any], out: list[str]) -> Share:
     where = f"shares.{name}."
     kind = _choice(raw.get("type"), SHARE_TYPES, where + "type", out)
     on_remove = _choice(raw.get("on_remove", "delete"), ON_REMOVE, where + "on_remove", out)
+    if raw.get("type") not in SHARE_TYPES:
+        return Share(name=name, type=kind, on_remove=on_remove)  # the rest depends on the type
     if kind == "path":
         _unknown_keys(raw, PATH_KEYS, where, out)
         path = _abs_path(raw.get("path"), where + "path", out)
@@ -193,6 +332,25 @@ def _abs_path(raw: object, where: str, out: list[str]) -> str:
     if ".." in raw.split("/") or any(c in raw for c in ",\n\0"):
         out.append(f"{where}: {raw!r} must not contain '..', commas or control characters")
     return os.path.normpath(raw)
+
+
+def _metrics(raw: object, out: list[str]) -> Metrics | None:
+    if raw is None:
+        return None
+    example = "write {socket: /run/nfsvol/metrics.sock} or {port: 9108}"
+    if not isinstance(raw, dict) or len(raw) != 1:
+        out.append(f"metrics: {raw!r} must name exactly one of socket, port; {example}")
+        return None
+    if not set(raw) <= set(METRICS_KEYS):
+        _unknown_keys(raw, METRICS_KEYS, "metrics.", out)
+        return None
+    if "socket" in raw:
+        return Metrics(socket=_abs_path(raw["socket"], "metrics.socket", out))
+    port = raw.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        out.append(f"metrics.port: {port!r} must be a TCP port number (1-65535); {example}")
+        return None
+    return Metrics(port=port)
 
 
 def _choice(raw: object, allowed: tuple[str, ...], where: str, out: list[str]) -> str:

@@ -118,11 +118,21 @@ class Driver:
                 catalog.ensure_layout()
                 self._dispose(share, catalog, name)
             self._state.cache_drop(share.name, name)
+            self._state.set_last_error(share.name, name, None)
         log.info("removed volume %s (%s)", name, share.on_remove)
 
     def mount(self, name: str, mount_id: str) -> str:
         """Make the volume reachable on this host for `mount_id`; return its path."""
         record = self._require(name)
+        try:
+            return self._mount(record, mount_id)
+        except NfsvolError as exc:
+            error = {"time": rfc3339(self._clock()), "error": str(exc)}
+            self._state.set_last_error(record.share, name, error)
+            raise
+
+    def _mount(self, record: VolumeRecord, mount_id: str) -> str:
+        name = record.name
         share = self.config.share(record.share)
         with self._state.lock(share.name), self._access(share, linger=False) as catalog:
             self._check_on_share(share, catalog, name)
@@ -476,6 +486,9 @@ class Driver:
             "users": sorted(users),
             "on_remove": share.on_remove,
         }
+        last_error = self._state.last_error(share.name, record.name)
+        if last_error:
+            status["last_error"] = last_error  # the last failed Mount here, with its time
         if share.type == "path":
             status["path"] = share.path
         else:

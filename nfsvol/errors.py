@@ -11,7 +11,11 @@ class NfsvolError(Exception):
 
 
 class ConfigError(NfsvolError):
-    """The operator's configuration file is invalid."""
+    """The operator's configuration file is invalid; `problems` lists each one."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
 
 
 class InvalidRequest(NfsvolError):

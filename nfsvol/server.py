@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from nfsvol import metrics
 from nfsvol.api import create_app
 from nfsvol.config import Config
 from nfsvol.driver import Driver, Host
@@ -24,9 +25,10 @@ def this_host() -> Host:
     return Host(name=socket.gethostname(), boot_id=boot_id)
 
 
-def build_driver(config: Config) -> Driver:
+def build_driver(config: Config, recorder: metrics.Recorder | None = None) -> Driver:
     """A driver wired to the real mount helpers, state directory and clock."""
-    mounter = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
+    helpers = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
+    mounter = metrics.CountingMounter(helpers, recorder or metrics.NoMetrics())
     # Long enough for one mount attempt per server plus an unmount.
     lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
     state = HostState(config.state_dir, config.share_names, lock_timeout)
@@ -51,12 +53,32 @@ class PluginServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         return self._app
 
 
+def enable_metrics(config: Config) -> metrics.Recorder:
+    """Metrics shared by every worker, served from this (the master) process; or none.
+
+    Must run before the app is built and workers fork: prometheus_client picks
+    its multiprocess mode from PROMETHEUS_MULTIPROC_DIR when first imported.
+    """
+    if config.metrics is None:
+        return metrics.NoMetrics()
+    metrics.prepare_dir(config.state_dir / "prometheus")
+    recorder = metrics.PrometheusMetrics()
+    state = HostState(config.state_dir, config.share_names, config.mount_timeout)
+    metrics.start_exporter(config.metrics, metrics.registry(state, config.share_names))
+    return recorder
+
+
+def _worker_exited(server: object, worker: Any) -> None:
+    metrics.worker_exited(worker.pid)
+
+
 def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 8) -> None:
     """Reconcile this host's mounts, then serve the plugin until stopped."""
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    driver = build_driver(config)
+    recorder = enable_metrics(config)
+    driver = build_driver(config, recorder)
     driver.reconcile()
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     options = {
@@ -70,4 +92,6 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 8) 
         "accesslog": None,
         "loglevel": config.log_level,
     }
-    PluginServer(create_app(driver), options).run()
+    if config.metrics is not None:
+        options["child_exit"] = _worker_exited
+    PluginServer(create_app(driver, config.log_format, recorder), options).run()

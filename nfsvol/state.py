@@ -6,6 +6,7 @@
     state_dir/users/<share>/<vol>.json  {"ids": {mount ID: count}} on this host
     state_dir/mounts/<share>.json       which server the share is mounted from
     state_dir/cache/<share>/<vol>.json  mirror of the share's metadata
+    state_dir/errors/<share>/<vol>.json the last failed Mount of the volume here
 
 Every file is replaced atomically and fsynced, so a `kill -9` at any
 moment leaves either the old or the new counts, never a torn file.
@@ -31,7 +32,8 @@ class HostState:
         self._dir = str(state_dir)  # hot-path reads build plain strings, not Paths
         self._lock_timeout = lock_timeout
         for share in shares:
-            for sub in ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share):
+            subs = ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share)
+            for sub in (*subs, "errors/" + share):
                 (state_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o700)
 
@@ -100,6 +102,23 @@ class HostState:
     def set_boot(self, boot_id: str) -> None:
         """Stamp the state with the current boot id."""
         fsutil.write_json(self.root / "boot_id", boot_id)
+
+    # Last Mount failure per volume, for `docker volume inspect`.
+
+    def last_error(self, share: str, name: str) -> dict[str, str] | None:
+        """{"time": ..., "error": ...} of the volume's last failed Mount here, if any."""
+        data: dict[str, str] | None = fsutil.read_json(
+            self.root / "errors" / share / f"{name}.json"
+        )
+        return data
+
+    def set_last_error(self, share: str, name: str, error: dict[str, str] | None) -> None:
+        """Remember (or, with None, forget) the last failed Mount."""
+        path = self.root / "errors" / share / f"{name}.json"
+        if error is None:
+            fsutil.remove_file(path)
+        else:
+            fsutil.write_json(path, error, durable=False)  # diagnostics: losing it is harmless
 
     # Catalog cache: a local mirror so Get/List never wait on a server.
 

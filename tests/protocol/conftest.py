@@ -39,7 +39,7 @@ def plugin_config(tmp: Path, scratch: Path) -> dict:
         "default_share": "main",
         "mount_helper": MOUNT_HELPER,
         "umount_helper": "/usr/bin/umount",
-        "mount_timeout": 2,
+        "mount_timeout": 4,  # the fake helper is a Python start-up: slow under load
         "catalog_ttl": 1,
         "idle_unmount": 1,
         "shares": {

@@ -29,7 +29,7 @@ class World:
             "default_share": "main",
             "mount_helper": MOUNT_HELPER,
             "umount_helper": "/usr/bin/umount",
-            "mount_timeout": 2,
+            "mount_timeout": 4,  # the fake helper is a Python start-up: slow under load
             "shares": {
                 "main": {
                     "type": "nfs",

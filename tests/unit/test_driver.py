@@ -188,9 +188,9 @@ def test_hung_server_times_out_and_the_child_is_killed(world):
     world.servers.hang("nfs1")
     world.servers.hang("nfs2")
     started = time.monotonic()
-    with pytest.raises(MountFailed, match="did not finish within 2s and was killed"):
+    with pytest.raises(MountFailed, match="did not finish within 4s and was killed"):
         driver.mount("data", "c1")
-    assert time.monotonic() - started < 2 * 2 + 3
+    assert time.monotonic() - started < 2 * 4 + 3
     assert helper_processes() == []
 
 

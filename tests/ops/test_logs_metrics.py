@@ -1,0 +1,97 @@
+"""What `nfsvol serve` tells an operator: request logs, metrics and inspect's last_error."""
+
+import json
+import re
+import socket
+import time
+
+from tests.ops.conftest import host_config
+from tests.support.plugin import PluginProcess
+
+
+def scrape(path, timeout=10):
+    """GET /metrics over the unix socket, as a scraper behind a proxy would."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200"), head
+    return body.decode()
+
+
+def sample(text, name, **labels):
+    """The value of one sample in Prometheus text format (0 if absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(f"{name} ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def served(host, **overrides):
+    config = host_config(host.tmp, host.scratch, **overrides)
+    host.plugin = PluginProcess(config, host.tmp, host.servers.env)
+    return host.plugin.start()
+
+
+def test_errors_carry_the_request_id_of_their_log_line(host):
+    """The ID at the end of an Err finds the request's JSON log line."""
+    client = served(host)
+    err = client.err("Mount", Name="nope", ID="c1")
+    request_id = re.search(r" \[request ([0-9a-f]{12})\]$", err).group(1)
+    lines = [
+        json.loads(line.partition("nfsvol.requests: ")[2])
+        for line in host.plugin.log_path.read_text().splitlines()
+        if "nfsvol.requests: " in line
+    ]
+    (line,) = [entry for entry in lines if entry["request"] == request_id]
+    assert (line["endpoint"], line["volume"], line["id"]) == ("Mount", "nope", "c1")
+    assert line["outcome"] == "VolumeNotFound" and line["status"] == 500 and line["ms"] >= 0
+
+
+def test_text_log_format_is_key_value(host):
+    """log_format: text gives key=value pairs a terminal reader can scan."""
+    client = served(host, log_format="text")
+    client.ok("Create", Name="web")
+    log = host.plugin.log_path.read_text()
+    (line,) = [entry for entry in log.splitlines() if "endpoint=Create" in entry]
+    assert re.search(r"nfsvol\.requests: request=[0-9a-f]{12} endpoint=Create volume=web", line)
+    assert "outcome=ok" in line and "status=200" in line
+
+
+def test_metrics_count_every_worker_and_mount_failures(host):
+    """Counts from all gunicorn workers add up; failed servers and held mounts show."""
+    sock = host.tmp / "run" / "metrics.sock"
+    client = served(host, metrics={"socket": str(sock)})
+    for i in range(12):
+        client.ok("Create", Name=f"v{i}")
+    client.ok("Mount", Name="v0", ID="c1")
+    client.ok("Unmount", Name="v0", ID="c1")  # the last holder: the share is unmounted
+    host.servers.down("nfs1")
+    host.servers.down("nfs2")
+    client.err("Mount", Name="v1", ID="c2")
+    text = scrape(sock)
+    assert sample(text, "nfsvol_requests_total", endpoint="Create", outcome="ok") == 12
+    assert sample(text, "nfsvol_request_seconds_count", endpoint="Create") == 12
+    assert sample(text, "nfsvol_mount_failures_total", server="nfs1") == 1
+    assert sample(text, "nfsvol_mount_failures_total", server="nfs2") == 1
+    assert sample(text, "nfsvol_requests_total", endpoint="Mount", outcome="MountFailed") == 1
+    assert sample(text, "nfsvol_mounts_held", share="main") == 0
+    assert oct(sock.stat().st_mode & 0o777) == "0o600"
+
+
+def test_inspect_shows_the_last_mount_error_with_its_time(host):
+    """A failed Mount leaves last_error in the volume's Status on this host."""
+    client = served(host)
+    client.ok("Create", Name="data")
+    time.sleep(2)  # the parked share is released
+    host.servers.down("nfs1")
+    host.servers.down("nfs2")
+    err = client.err("Mount", Name="data", ID="c1")
+    status = client.ok("Get", Name="data")["Volume"]["Status"]
+    assert status["last_error"]["error"] in err
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["last_error"]["time"])
