@@ -19,7 +19,9 @@ def test_ruff_lint_is_clean():
 
 def test_ruff_format_is_clean():
     """The code is formatted as ruff formats it."""
-    result = _run(sys.executable, "-m", "ruff", "format", "--check", "nfsvol", "testbed", "bench", "tests")
+    result = _run(
+        sys.executable, "-m", "ruff", "format", "--check", "nfsvol", "testbed", "bench", "tests"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
