@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,7 +60,14 @@ class FakeServers:
 
 
 def unmount_below(root: Path) -> None:
-    """Detach every mount under `root`, deepest first (test clean-up)."""
+    """Detach every mount under `root`, deepest first (test clean-up).
+
+    A helper started by a plugin that was then killed runs on in its own
+    session and may still mount; wait for it first.
+    """
+    deadline = time.monotonic() + 15
+    while helper_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
     points = [e.mount_point for e in mountinfo.read() if e.mount_point.startswith(str(root))]
     for point in sorted(points, key=len, reverse=True):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)

@@ -36,10 +36,19 @@ class Dockerd:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"dockerd exited: {self.log_tail()}"
-            if self.docker("version", check=False, timeout=5).returncode == 0:
+            if self._answers():
                 return
             time.sleep(0.2)
+        self.stop()
         raise AssertionError(f"dockerd did not answer in {timeout}s: {self.log_tail()}")
+
+    def _answers(self) -> bool:
+        # A daemon still starting (or a loaded machine) may take longer than
+        # one probe's timeout: that is "not yet", not a failure.
+        try:
+            return self.docker("version", check=False, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def stop(self) -> None:
         """Stop dockerd the way a service manager does."""
