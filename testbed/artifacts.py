@@ -20,6 +20,11 @@ DEFAULT_CACHE = Path("/var/cache/nfsvol-testbed")
 BUSYBOX = "/usr/bin/busybox"
 GUEST_DIR = Path(__file__).parent / "guest"
 IMAGE_TAG = "nfsvol-test/busybox:latest"
+# A local stand-in for the public Debian image the plugin's Dockerfile builds FROM.
+BOOKWORM_TAG = "nfsvol-test/bookworm:latest"
+APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+# What the public debian:bookworm-slim image leaves out, so the stand-in is as small.
+SLIM_EXCLUDES = ("usr/share/doc", "usr/share/info", "usr/share/locale", "usr/share/man")
 # Load order matters only for readability: modprobe pulls dependencies itself.
 MODULES = (
     "virtio_pci",
@@ -199,6 +204,49 @@ def _busybox_tar(cache: Path) -> Path:
         tar.addfile(info, io.BytesIO(passwd))
     tmp.rename(out)
     return out
+
+
+def apt_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
+    """The Debian mirror this machine's apt uses (deb822 or one-line format)."""
+    for path in sources:
+        text = path.read_text() if path.exists() else ""
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"] and not words[1].rstrip("/").endswith("-security"):
+                return words[1]
+            if words[:1] == ["deb"] and "bookworm" in words:
+                return next(w for w in words[1:] if "://" in w)
+    raise RuntimeError(f"no Debian mirror found in {', '.join(map(str, sources))}")
+
+
+def bookworm_tar(cache_dir: str | Path = DEFAULT_CACHE) -> Path:
+    """A minimal Debian bookworm rootfs tarball for `docker import` (debootstrap, once)."""
+    cache = Path(cache_dir)
+    out = cache / "bookworm-minbase.tar"
+    if out.exists():
+        return out
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        root = Path(tmp) / "root"
+        argv = ["debootstrap", "--variant=minbase", "bookworm", str(root), apt_mirror()]
+        run(argv, timeout=1800)
+        _slim(root)
+        tar = Path(tmp) / "rootfs.tar"
+        run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tar), "."], timeout=600)
+        tar.rename(out)
+    return out
+
+
+def _slim(root: Path) -> None:
+    """Drop downloaded packages and docs, and keep later installs from adding docs."""
+    for sub in ("var/cache/apt/archives", "var/lib/apt/lists", *SLIM_EXCLUDES):
+        for path in (root / sub).glob("*"):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.name != "lock":
+                path.unlink()
+    rules = "".join(f"path-exclude /{sub}/*\n" for sub in SLIM_EXCLUDES)
+    (root / "etc/dpkg/dpkg.cfg.d/slim").write_text(rules)
 
 
 def main(cache_dir: str | Path = DEFAULT_CACHE) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,8 @@ class Cluster:
             for name in names
         }
         self.plugin_pids: dict[str, int] = {}
+        # Extra steps after nfsvol is up on a host that (re)booted, e.g. a managed plugin.
+        self.on_boot: list[Callable[[DockerHost], None]] = []
 
     def start(self) -> dict[str, float]:
         """Start the server, boot every host in parallel, start nfsvol; return boot times."""
@@ -111,6 +113,8 @@ class Cluster:
         host.run(["mkdir", "-p", "/etc/nfsvol", "/run/docker/plugins"]).check()
         host.write_file(PLUGIN_CONFIG, json.dumps(plugin_config(), indent=2))
         self.start_plugin(host)
+        for step in self.on_boot:
+            step(host)
 
     def start_plugin(self, host: DockerHost) -> None:
         """Start nfsvol in `host` and wait until its socket answers."""

@@ -62,6 +62,20 @@ def server_manifest(directory: Path) -> dict[str, str]:
     }
 
 
+def wait_listed(host: DockerHost, volume: str, timeout: float = 30.0) -> bool:
+    """Whether `docker volume ls` on host lists volume within timeout.
+
+    List answers from the host's cache after waiting briefly for a sync, so on a
+    host whose share is not mounted yet the first answer can predate the volume.
+    """
+    deadline = time.monotonic() + timeout
+    while volume not in host.docker("volume", "ls", "-q").stdout.split():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(2)
+    return True
+
+
 def _run(host: DockerHost, volume: str, script: str) -> str:
     return host.docker(
         "run", "--rm", "--network", "none", "-v", f"{volume}:/data", IMAGE_TAG, "sh", "-c", script
@@ -77,13 +91,18 @@ def _serve(host: DockerHost, volume: str, name: str) -> str:
     return host.docker("exec", name, "wget", "-qO-", "http://127.0.0.1/index.html").stdout
 
 
-def run_drill(cluster: Cluster, say: Say = print) -> DrillReport:
-    """Play the drill on hosts a and b of `cluster`; host a is running again at the end."""
+def run_drill(
+    cluster: Cluster, say: Say = print, driver: str = "nfsvol", share: str = "main"
+) -> DrillReport:
+    """Play the drill on hosts a and b of `cluster`; host a is running again at the end.
+
+    `driver` names the volume plugin on both hosts; `share` is the bed's export it uses.
+    """
     a, b = cluster.hosts["a"], cluster.hosts["b"]
     report = DrillReport(volume=f"drill-{uuid.uuid4().hex[:6]}")
     vol = report.volume
-    say(f"[a] docker volume create -d nfsvol {vol}")
-    a.docker("volume", "create", "-d", "nfsvol", vol)
+    say(f"[a] docker volume create -d {driver} {vol}")
+    a.docker("volume", "create", "-d", driver, vol)
     say("[a] a container writes 12 files, fsyncs them and records their SHA-256 manifest")
     report.manifest_a = parse_manifest(_run(a, vol, WRITER))
     say(f"[a] busybox httpd serves the volume: {_serve(a, vol, 'web-a').strip()}")
@@ -91,7 +110,7 @@ def run_drill(cluster: Cluster, say: Say = print) -> DrillReport:
     say("[a] power off: no shutdown, no unmount, the web server still holds the volume")
     cut = time.monotonic()
     cluster.power_off("a")
-    report.listed_on_b = vol in b.docker("volume", "ls", "-q").stdout.split()
+    report.listed_on_b = wait_listed(b, vol)
     say(f"[b] docker volume ls lists {vol}: {report.listed_on_b}")
     report.manifest_b = parse_manifest(_run(b, vol, READER))
     report.failover_s = time.monotonic() - cut
@@ -103,22 +122,22 @@ def run_drill(cluster: Cluster, say: Say = print) -> DrillReport:
     report.plain_start_b_s = time.monotonic() - started
     report.page_b = _serve(b, vol, "web-b")
     say(f"[b] busybox httpd serves the same page: {report.page_b.strip()}")
-    _restore_a(cluster, report, say)
-    report.on_server = server_manifest(cluster.export_dir("main") / vol)
+    _restore_a(cluster, report, say, share)
+    report.on_server = server_manifest(cluster.export_dir(share) / vol)
     say(f"[server] digests on ganesha's disk match: {report.on_server == report.manifest_a}")
     b.docker("rm", "-f", "web-b")
     b.docker("volume", "rm", vol)
     return report
 
 
-def _restore_a(cluster: Cluster, report: DrillReport, say: Say) -> None:
+def _restore_a(cluster: Cluster, report: DrillReport, say: Say, share: str) -> None:
     say("[a] boot again; nfsvol reconciles: the dead web server's hold is dropped")
     report.a_boot_s = cluster.boot("a")
     a = cluster.hosts["a"]
     report.a_users_after_boot = a.docker(
         "volume", "inspect", "-f", "{{.Status.users}}", report.volume
     ).stdout.strip()
-    report.a_mounts_after_boot = cluster.nfs_mounts("a", "main")
+    report.a_mounts_after_boot = cluster.nfs_mounts("a", share)
     users = report.a_users_after_boot
     say(f"[a] back in {report.a_boot_s:.0f}s; users of {report.volume} on a: {users}")
     report.manifest_a_after = parse_manifest(_run(a, report.volume, READER))
