@@ -86,6 +86,7 @@ def bed(tmp_path_factory):
             if ids:
                 daemon.docker("rm", "-f", *ids, check=False)
         daemon.stop()
+        daemon.cleanup()
         plugin.kill()
         spec.unlink(missing_ok=True)
         unmount_below(root)

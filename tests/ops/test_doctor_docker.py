@@ -20,6 +20,7 @@ def daemon(tmp_path):
     if ids:
         dockerd.docker("rm", "-f", *ids, check=False)
     dockerd.stop()
+    dockerd.cleanup()
 
 
 def test_fix_forgets_only_counts_no_running_container_explains(host, daemon):

@@ -5,8 +5,11 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 import time
 from pathlib import Path
+
+from tests.fakes.servers import unmount_below
 
 DOCKER = "/usr/bin/docker"  # the client that matches Debian's dockerd
 DOCKERD = "/usr/sbin/dockerd"
@@ -19,14 +22,17 @@ class Dockerd:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.socket = root / "docker.sock"
+        # containerd's sockets live under the exec root, and a unix socket path
+        # must fit in 108 bytes: pytest's tmp paths are too long for that.
+        self.exec_root = Path(tempfile.mkdtemp(prefix="dk-", dir="/tmp"))
+        self.socket = self.exec_root / "docker.sock"
         self.log_path = root / "dockerd.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
         """Run dockerd (no networking needed) and wait for its API."""
         argv = [
-            DOCKERD, "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+            DOCKERD, "--data-root", str(self.root / "data"), "--exec-root", str(self.exec_root),
             "--pidfile", str(self.root / "dockerd.pid"), "-H", f"unix://{self.socket}",
             "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
             "--storage-driver", "overlay2",
@@ -61,6 +67,11 @@ class Dockerd:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def cleanup(self) -> None:
+        """After stop(): release what dockerd left mounted and delete its exec root."""
+        unmount_below(self.exec_root)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
 
     def restart(self) -> None:
         """Stop and start on the same data root."""
