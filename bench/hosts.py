@@ -7,11 +7,13 @@ against the same ganesha server, interleaved run by run so drift hits both.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.stats import p50, timed_ms
+from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
 from testbed.cluster import SERVER_IP, Cluster
 from testbed.drill import run_drill
@@ -52,16 +54,20 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
     _local_nfs_volume(a, cluster, "b-localnfs")
     a.docker("volume", "create", "b-plain")
     cold, local_nfs = [], []
-    for _ in range(runs):
+    bar = Progress(sys.stderr)
+    for i in range(runs):
+        bar.show(i, 2 * runs, "docker run: nfsvol vs local type=nfs")
         cold.append(_run_ms(a, "-v", "b-nfsvol:/data"))
         local_nfs.append(_run_ms(a, "-v", "b-localnfs:/data"))
     # A holder keeps the share mounted: the warm case every busy host is in.
     a.docker("run", "-d", "--name", "b-holder", "--network", "none", "--volume-driver",
              "nfsvol", "-v", "b-hold:/data", IMAGE_TAG, "sleep", "3600")  # fmt: skip
     warm, plain = [], []
-    for _ in range(runs):
+    for i in range(runs):
+        bar.show(runs + i, 2 * runs, "docker run: nfsvol (mounted) vs plain")
         warm.append(_run_ms(a, "-v", "b-nfsvol:/data"))
         plain.append(_run_ms(a, "-v", "b-plain:/data"))
+    bar.close()
     a.docker("rm", "-f", "b-holder")
     mounts = _mount_ms(cluster.plugin_log("a"), "b-nfsvol")
     results["run_ratio_vs_local_nfs"] = round(p50(cold) / p50(local_nfs), 3)
