@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -89,12 +90,13 @@ class Cluster:
             for name in names
         }
         self.plugin_pids: dict[str, int] = {}
+        self._rpcbind: subprocess.Popen[bytes] | None = None
         # Extra steps after nfsvol is up on a host that (re)booted, e.g. a managed plugin.
         self.on_boot: list[Callable[[DockerHost], None]] = []
 
     def start(self) -> dict[str, float]:
         """Start the server, boot every host in parallel, start nfsvol; return boot times."""
-        ensure_rpcbind()
+        self._rpcbind = self._rpcbind or ensure_rpcbind()
         self.server.start()
         for share in SHARES:
             self.export_dir(share).mkdir(parents=True, exist_ok=True)
@@ -158,6 +160,10 @@ class Cluster:
         for host in self.hosts.values():
             host.close()
         self.server.stop()
+        if self._rpcbind is not None:
+            self._rpcbind.terminate()
+            self._rpcbind.wait(timeout=10)
+            self._rpcbind = None
 
     def remove(self) -> None:
         """close(), then delete the work directory."""
