@@ -4,11 +4,8 @@ import argparse
 import os
 import sys
 
-from nfsvol.config import config_from_env, load_config
-from nfsvol.errors import ConfigError, NfsvolError
-from nfsvol.ops.commands import run_check, run_doctor, run_ls
-from nfsvol.ops.doctor import DOCKER_HOST
-from nfsvol.server import DEFAULT_SOCKET, serve
+# Only what `serve` needs before its socket is bound; the rest loads lazily.
+from nfsvol.listener import DEFAULT_SOCKET, listen
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,8 +55,8 @@ def _ops_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
     doctor.add_argument("--fix", action="store_true", help="repair what is safe to repair")
     doctor.add_argument(
         "--docker-host",
-        default=DOCKER_HOST,
-        help=f"dockerd to ask which containers run (default {DOCKER_HOST})",
+        default=None,
+        help="dockerd to ask which containers run (default: this host's, on /var/run/docker.sock)",
     )
     for sub in (check, ls, doctor):
         sub.add_argument("--config", default="/etc/nfsvol/config.yaml", help="YAML config file")
@@ -69,14 +66,19 @@ def _ops_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _run_ops(args: argparse.Namespace) -> int:
+    from nfsvol.errors import ConfigError, NfsvolError
+    from nfsvol.ops.commands import run_check, run_doctor, run_ls
+    from nfsvol.ops.doctor import DOCKER_HOST
+
     try:
         if args.command == "check":
             return run_check(args.config, args.timeout)
         if args.command == "ls":
             return run_ls(args.config, args.json, args.sizes, args.timeout)
-        return run_doctor(args.config, args.fix, args.timeout, args.docker_host)
-    except ConfigError:
-        raise
+        return run_doctor(args.config, args.fix, args.timeout, args.docker_host or DOCKER_HOST)
+    except ConfigError as exc:
+        print(f"nfsvol: {exc}", file=sys.stderr)
+        return 2
     except NfsvolError as exc:
         print(f"nfsvol {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -85,9 +87,14 @@ def _run_ops(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
+    if args.command != "serve":
+        return _run_ops(args)
+    listen(args.socket)  # before the heavy imports: dockerd may be dialling already
+    from nfsvol.config import config_from_env, load_config
+    from nfsvol.errors import ConfigError
+    from nfsvol.server import serve
+
     try:
-        if args.command != "serve":
-            return _run_ops(args)
         config = config_from_env(os.environ) if args.from_env else load_config(args.config)
     except ConfigError as exc:
         print(f"nfsvol: {exc}", file=sys.stderr)

@@ -16,8 +16,6 @@ from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.state import HostState
 
-DEFAULT_SOCKET = "/run/docker/plugins/nfsvol.sock"
-
 
 def this_host() -> Host:
     """This machine's name and current boot."""
