@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
@@ -31,6 +31,7 @@ from nfsvol.state import HostState
 from nfsvol.validate import VolumeOptions, check_name, parse_volume_options
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 log = logging.getLogger("nfsvol.driver")
 
 
@@ -94,16 +95,19 @@ class Driver:
         options = parse_volume_options(opts, self.config.share_names, self.config.default_share)
         share = self.config.share(options.share)
         self._refuse_other_share(name, share.name)
+        self._bounded(share, "Create", lambda: self._create(share, name, options, bool(opts)))
+        log.info("created volume %s on share %s", name, share.name)
+
+    def _create(self, share: Share, name: str, options: VolumeOptions, explicit: bool) -> None:
         with self._state.lock(share.name), self._access(share) as catalog:
             catalog.ensure_layout()
             record = catalog.read(name)
             if record is None:
                 catalog.make_dir(name, options.uid, options.gid, options.mode)
                 record = catalog.add(self._new_record(name, options))
-            if opts:
+            if explicit:
                 _check_same_options(record, options)
             self._state.cache_put(record)
-        log.info("created volume %s on share %s", name, share.name)
 
     def remove(self, name: str) -> None:
         """Apply the share's on_remove policy; an unknown volume is already gone."""
@@ -112,6 +116,10 @@ class Driver:
         if record is None:
             return
         share = self.config.share(record.share)
+        self._bounded(share, "Remove", lambda: self._remove(share, name))
+        log.info("removed volume %s (%s)", name, share.on_remove)
+
+    def _remove(self, share: Share, name: str) -> None:
         with self._state.lock(share.name):
             self._refuse_in_use(share.name, name)
             with self._access(share) as catalog:
@@ -119,13 +127,13 @@ class Driver:
                 self._dispose(share, catalog, name)
             self._state.cache_drop(share.name, name)
             self._state.set_last_error(share.name, name, None)
-        log.info("removed volume %s (%s)", name, share.on_remove)
 
     def mount(self, name: str, mount_id: str) -> str:
         """Make the volume reachable on this host for `mount_id`; return its path."""
         record = self._require(name)
+        share = self.config.share(record.share)
         try:
-            return self._mount(record, mount_id)
+            return self._bounded(share, "Mount", lambda: self._mount(record, mount_id))
         except NfsvolError as exc:
             error = {"time": rfc3339(self._clock()), "error": str(exc)}
             self._state.set_last_error(record.share, name, error)
@@ -265,6 +273,41 @@ class Driver:
                 f"volume {name!r} already exists on share {record.share!r}; "
                 f"pick another name, or use -o share={record.share}"
             )
+
+    # Never waiting on a server past the budget.
+
+    def _bounded(self, share: Share, verb: str, work: Callable[[], T]) -> T:
+        """Run work on a helper thread and give up after the share's budget.
+
+        A hard NFS mount blocks every call on it until the server answers,
+        and only SIGKILL interrupts the caller. Giving up leaves the helper
+        blocked (holding the share's lock, so later calls on the share fail
+        in time too), but Docker gets its answer and dockerd is not wedged.
+        """
+        if share.type == "path":
+            return work()
+        budget = self.config.mount_timeout * (len(share.servers) + 1)
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append((False, exc))
+            done.set()
+
+        threading.Thread(target=run, name=f"{verb} on {share.name}", daemon=True).start()
+        if not done.wait(budget):
+            raise OperationTimeout(
+                f"{verb} on share {share.name!r} got no answer from "
+                f"{', '.join(share.servers)} within {budget:g}s; the server is down or "
+                "unreachable: check it with `nfsvol check`, then retry"
+            )
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
 
     # Keeping the catalog cache fresh without ever blocking on a server.
 

@@ -436,3 +436,27 @@ def test_share_refusals_are_typed_and_leave_nothing(world):
         subprocess.run(["chattr", "-i", str(world.scratch)], check=True)
     assert not (world.scratch / "locked").exists()
     assert [name for name, _ in driver.list_volumes()] == []
+
+
+def test_a_share_that_stops_answering_fails_in_time(world):
+    """A call blocked on a mounted share errs within mount_timeout x (servers + 1).
+
+    A FIFO in place of a volume's metadata blocks open() the way a hard NFS
+    mount blocks every call while its server is down.
+    """
+    world.driver().create("held", None)
+    world.driver().mount("held", "c0")  # keeps the share mounted
+    fifo = world.export / ".nfsvol" / "volumes" / "stuck.json"
+    os.mkfifo(fifo)
+    driver = world.driver(mount_timeout=0.5)  # budget: 0.5 x (2 servers + 1)
+    started = time.monotonic()
+    with pytest.raises(OperationTimeout, match=r"Create on share 'main' got no answer .* 1.5s"):
+        driver.create("stuck", None)
+    assert 1.5 <= time.monotonic() - started < 3
+    assert driver.get("held").status["users"] == ["c0"]  # state and cache still answer
+    # The blocked helper holds the share's lock: the next call errs in time too.
+    with pytest.raises(OperationTimeout, match="Mount on share 'main'"):
+        driver.mount("held", "c1")
+    os.close(os.open(fifo, os.O_WRONLY))  # the "server" answers: the helper finishes
+    os.unlink(fifo)
+    assert driver.mount("held", "c1").endswith("/held")
