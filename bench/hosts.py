@@ -6,7 +6,6 @@ against the same ganesha server, interleaved run by run so drift hits both.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -36,15 +35,12 @@ def _local_nfs_volume(host: DockerHost, cluster: Cluster, name: str) -> None:
     )  # fmt: skip
 
 
-def _mount_ms(log: str, volume: str) -> list[float]:
-    out = []
-    for line in log.splitlines():
-        _, sep, payload = line.partition("nfsvol.requests: ")
-        if sep:
-            call = json.loads(payload)
-            if call["endpoint"] == "Mount" and call["volume"] == volume and call["status"] == 200:
-                out.append(float(call["ms"]))
-    return out
+def _mount_ms(cluster: Cluster, host: str, volume: str) -> list[float]:
+    return [
+        float(call["ms"])
+        for call in cluster.plugin_requests(host)
+        if call["endpoint"] == "Mount" and call["volume"] == volume and call["status"] == 200
+    ]
 
 
 def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
@@ -69,7 +65,7 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
         plain.append(_run_ms(a, "-v", "b-plain:/data"))
     bar.close()
     a.docker("rm", "-f", "b-holder")
-    mounts = _mount_ms(cluster.plugin_log("a"), "b-nfsvol")
+    mounts = _mount_ms(cluster, "a", "b-nfsvol")
     results["run_ratio_vs_local_nfs"] = round(p50(cold) / p50(local_nfs), 3)
     results["run_overhead_vs_plain_volume"] = round(p50(warm) / p50(plain), 3)
     results["mount_p50_ms_cold"] = round(p50(mounts[:runs]), 1)

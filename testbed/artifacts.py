@@ -128,7 +128,7 @@ def _module_closure(moddir: Path, names: tuple[str, ...]) -> list[str]:
 def _inputs_digest(kver: str) -> str:
     """Digest of everything the initramfs is built from, to detect staleness."""
     h = hashlib.sha256(json.dumps([kver, MODULES]).encode())
-    for name in ("init.sh", "stage2.sh", "agent.py"):
+    for name in ("init.sh", "stage2.sh", "dockerd.sh", "agent.py"):
         h.update((GUEST_DIR / name).read_bytes())
     h.update(Path(BUSYBOX).read_bytes())
     return h.hexdigest()[:16]
@@ -149,7 +149,7 @@ def _initramfs(cache: Path, kroot: Path, kver: str) -> Path:
         shutil.copy2(BUSYBOX, root / "bin" / "busybox")
         shutil.copy2(GUEST_DIR / "init.sh", root / "init")
         (root / "init").chmod(0o755)
-        for name in ("stage2.sh", "agent.py"):
+        for name in ("stage2.sh", "dockerd.sh", "agent.py"):
             shutil.copy2(GUEST_DIR / name, root / name)
         (root / "modules.list").write_text("\n".join(MODULES) + "\n")
         for rel in _module_closure(moddir, MODULES):

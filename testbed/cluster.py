@@ -155,6 +155,15 @@ class Cluster:
         """nfsvol's log on host `name`."""
         return self.hosts[name].run(["cat", "/run/testbed/nfsvol.log"]).stdout
 
+    def plugin_requests(self, name: str) -> list[dict[str, Any]]:
+        """The plugin's request log on host `name`: one dict per call, oldest first."""
+        calls = []
+        for line in self.plugin_log(name).splitlines():
+            _, sep, payload = line.partition("nfsvol.requests: ")
+            if sep:
+                calls.append(json.loads(payload))
+        return calls
+
     def close(self) -> None:
         """Power everything off and stop the server; keep the work directory."""
         for host in self.hosts.values():

@@ -320,6 +320,19 @@ class DockerHost:
         """Import the busybox rootfs tarball into the guest's dockerd as tag."""
         self.docker("import", str(self.artifacts.busybox_tar), tag, timeout=300)
 
+    def restart_dockerd(
+        self, live_restore: bool = False, sig: int = signal.SIGTERM, timeout: float = 120
+    ) -> float:
+        """Stop dockerd with sig, start it with live-restore on or off; return seconds to ready."""
+        started = time.monotonic()
+        pid = int(self.run(["cat", "/var/run/docker.pid"]).check().stdout)
+        self.kill(pid, sig)
+        wait_for(lambda: self.run(["kill", "-0", str(pid)]).rc != 0, timeout, "dockerd to exit")
+        self.write_file("/run/testbed/daemon.json", json.dumps({"live-restore": live_restore}))
+        self.run(["/bin/busybox", "sh", "/run/testbed/dockerd.sh"]).check()
+        wait_for(self._ping_docker, timeout, f"dockerd on {self.name}", 0.5)
+        return time.monotonic() - started
+
     def power_off(self) -> None:
         """Kill QEMU abruptly: no shutdown, no unmount, like pulling the plug."""
         if self._qemu is not None:

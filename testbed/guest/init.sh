@@ -45,7 +45,7 @@ if [ -n "$TB_REPO" ]; then
 fi
 
 mkdir -p $R/run/testbed
-cp /stage2.sh /agent.py $R/run/testbed/
+cp /stage2.sh /dockerd.sh /agent.py $R/run/testbed/
 cat > $R/run/testbed/env <<ENV
 TB_HOSTNAME=$TB_HOSTNAME
 TB_PYTHON=$TB_PYTHON
