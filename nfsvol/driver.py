@@ -6,7 +6,9 @@ ones. Each share has its own lock; no lock is ever global.
 """
 
 import contextlib
+import errno
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nfsvol.attempt import Abandoned, Attempt, bounded
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
 from nfsvol.errors import (
@@ -95,7 +98,7 @@ class Driver:
         options = parse_volume_options(opts, self.config.share_names, self.config.default_share)
         share = self.config.share(options.share)
         self._refuse_other_share(name, share.name)
-        self._bounded(share, "Create", lambda: self._create(share, name, options, bool(opts)))
+        self._bounded(share, "Create", lambda _: self._create(share, name, options, bool(opts)))
         log.info("created volume %s on share %s", name, share.name)
 
     def _create(self, share: Share, name: str, options: VolumeOptions, explicit: bool) -> None:
@@ -103,8 +106,13 @@ class Driver:
             catalog.ensure_layout()
             record = catalog.read(name)
             if record is None:
-                catalog.make_dir(name, options.uid, options.gid, options.mode)
-                record = catalog.add(self._new_record(name, options))
+                made = catalog.make_dir(name, options.uid, options.gid, options.mode)
+                try:
+                    record = catalog.add(self._new_record(name, options))
+                except OSError:
+                    if made:  # e.g. the export is full: leave nothing half-made
+                        catalog.drop_empty_dir(name)
+                    raise
             if explicit:
                 _check_same_options(record, options)
             self._state.cache_put(record)
@@ -116,7 +124,7 @@ class Driver:
         if record is None:
             return
         share = self.config.share(record.share)
-        self._bounded(share, "Remove", lambda: self._remove(share, name))
+        self._bounded(share, "Remove", lambda _: self._remove(share, name))
         log.info("removed volume %s (%s)", name, share.on_remove)
 
     def _remove(self, share: Share, name: str) -> None:
@@ -133,17 +141,18 @@ class Driver:
         record = self._require(name)
         share = self.config.share(record.share)
         try:
-            return self._bounded(share, "Mount", lambda: self._mount(record, mount_id))
+            return self._bounded(share, "Mount", lambda a: self._mount(record, mount_id, a))
         except NfsvolError as exc:
             error = {"time": rfc3339(self._clock()), "error": str(exc)}
             self._state.set_last_error(record.share, name, error)
             raise
 
-    def _mount(self, record: VolumeRecord, mount_id: str) -> str:
+    def _mount(self, record: VolumeRecord, mount_id: str, attempt: Attempt) -> str:
         name = record.name
         share = self.config.share(record.share)
         with self._state.lock(share.name), self._access(share, linger=False) as catalog:
             self._check_on_share(share, catalog, name)
+            attempt.commit()
             users = self._state.users(share.name, name)
             users[mount_id] = users.get(mount_id, 0) + 1
             self._state.set_users(share.name, name, users)
@@ -276,38 +285,23 @@ class Driver:
 
     # Never waiting on a server past the budget.
 
-    def _bounded(self, share: Share, verb: str, work: Callable[[], T]) -> T:
-        """Run work on a helper thread and give up after the share's budget.
+    def _bounded(self, share: Share, verb: str, work: Callable[[Attempt], T]) -> T:
+        """Run work within the share's budget (see nfsvol.attempt).
 
-        A hard NFS mount blocks every call on it until the server answers,
-        and only SIGKILL interrupts the caller. Giving up leaves the helper
-        blocked (holding the share's lock, so later calls on the share fail
-        in time too), but Docker gets its answer and dockerd is not wedged.
+        A helper left blocked keeps the share's lock, so later calls on the
+        share fail in time too; Docker gets its answer and is not wedged.
         """
         if share.type == "path":
-            return work()
+            return work(Attempt())
         budget = self.config.mount_timeout * (len(share.servers) + 1)
-        done = threading.Event()
-        outcome: list[Any] = []
-
-        def run() -> None:
-            try:
-                outcome.append((True, work()))
-            except BaseException as exc:  # handed to the caller's thread
-                outcome.append((False, exc))
-            done.set()
-
-        threading.Thread(target=run, name=f"{verb} on {share.name}", daemon=True).start()
-        if not done.wait(budget):
+        try:
+            return bounded(work, budget, name=f"{verb} on {share.name}")
+        except Abandoned:
             raise OperationTimeout(
                 f"{verb} on share {share.name!r} got no answer from "
                 f"{', '.join(share.servers)} within {budget:g}s; the server is down or "
                 "unreachable: check it with `nfsvol check`, then retry"
-            )
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
+            ) from None
 
     # Keeping the catalog cache fresh without ever blocking on a server.
 
@@ -396,7 +390,12 @@ class Driver:
                 )
             return False
         if str(root) in self._mounter.mount_points():
-            return False
+            if not _stale(root):
+                return False
+            # The export was recreated or the server swapped: the old mount
+            # can only answer ESTALE, so the next caller gets a fresh one.
+            log.warning("share %s: stale file handle on %s, mounting it afresh", share.name, root)
+            self._mounter.unmount(str(root))
         self._mount_share(share, root)
         return True
 
@@ -576,6 +575,15 @@ class Janitor:
                     return
             except Exception:
                 log.exception("background release of idle shares failed")
+
+
+def _stale(root: Path) -> bool:
+    """True if the mount at root answers ESTALE; statfs always asks the server."""
+    try:
+        os.statvfs(root)
+    except OSError as exc:
+        return exc.errno == errno.ESTALE
+    return False
 
 
 def _check_same_options(record: VolumeRecord, options: VolumeOptions) -> None:

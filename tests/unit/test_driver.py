@@ -457,6 +457,31 @@ def test_a_share_that_stops_answering_fails_in_time(world):
     # The blocked helper holds the share's lock: the next call errs in time too.
     with pytest.raises(OperationTimeout, match="Mount on share 'main'"):
         driver.mount("held", "c1")
-    os.close(os.open(fifo, os.O_WRONLY))  # the "server" answers: the helper finishes
+    os.close(os.open(fifo, os.O_WRONLY))  # the "server" answers: the helpers finish
     os.unlink(fifo)
+    time.sleep(1)
+    # Docker was told that Mount failed and will send no Unmount: it never took effect.
+    assert driver.get("held").status["users"] == ["c0"]
     assert driver.mount("held", "c1").endswith("/held")
+
+
+def test_a_full_share_fails_create_and_leaves_nothing(world):
+    """ENOSPC on Create: a clear error, no directory, no metadata, no temp file; fine once freed."""
+    tiny = world.tmp / "tiny"
+    tiny.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "nfsvol-tiny", str(tiny)], check=True
+    )
+    shares = {"tiny": {"type": "path", "path": str(tiny)}}
+    driver = world.driver(default_share="tiny", shares=shares)
+    driver.create("first", None)
+    with pytest.raises(OSError, match="No space left"), open(tiny / "first" / "fill", "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+    before = sorted(str(p.relative_to(tiny)) for p in tiny.rglob("*"))
+    with pytest.raises(ShareError, match="No space left.*free space"):
+        driver.create("second", None)
+    assert sorted(str(p.relative_to(tiny)) for p in tiny.rglob("*")) == before
+    (tiny / "first" / "fill").unlink()
+    driver.create("second", None)
+    assert (tiny / "second").is_dir()

@@ -1,0 +1,73 @@
+"""Work on a share that may block forever, bounded by a deadline.
+
+A hard NFS mount blocks every call on it until its server answers, and only
+SIGKILL interrupts the blocked thread. So the work runs on a helper thread
+and the caller stops waiting at the deadline; the helper may stay blocked.
+"""
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
+
+
+class Abandoned(Exception):
+    """The deadline passed before the work committed; it never will."""
+
+
+class Attempt:
+    """One piece of bounded share work, and the race between its commit and its deadline.
+
+    Work calls commit() just before its first lasting change on this host;
+    the caller calls abandon() when the deadline passes. Whichever comes
+    first wins, so a Mount Docker was told had failed never takes effect.
+    """
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self._guard = threading.Lock()
+        self._state = "running"
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def run(self, work: Callable[["Attempt"], Any]) -> None:
+        """Do the work (on the helper thread) and keep its result or error."""
+        try:
+            self._result = work(self)
+        except BaseException as exc:  # re-raised on the caller's thread
+            self._error = exc
+        self.finished.set()
+
+    def commit(self) -> None:
+        """Claim the right to change state; raise if the caller already gave up."""
+        with self._guard:
+            if self._state == "abandoned":
+                raise Abandoned("the caller gave up before this change was made")
+            self._state = "committed"
+
+    def abandon(self) -> bool:
+        """The deadline passed: True if the work may no longer commit."""
+        with self._guard:
+            if self._state == "running":
+                self._state = "abandoned"
+            return self._state == "abandoned"
+
+    def outcome(self) -> Any:
+        """The work's result, or its exception raised here."""
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def bounded(work: Callable[[Attempt], T], seconds: float, name: str) -> T:
+    """Run work(attempt) on a helper thread; raise Abandoned after `seconds`.
+
+    Work that already committed is waited for: what is left of it is local.
+    """
+    attempt = Attempt()
+    threading.Thread(target=attempt.run, args=(work,), name=name, daemon=True).start()
+    if not attempt.finished.wait(seconds) and attempt.abandon():
+        raise Abandoned(f"{name}: no answer within {seconds:g}s")
+    attempt.finished.wait()
+    return cast(T, attempt.outcome())
