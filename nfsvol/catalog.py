@@ -108,12 +108,12 @@ class ShareCatalog:
         """Drop the metadata, leaving any data in place."""
         fsutil.remove_file(self._volumes / f"{name}.json")
 
-    def make_dir(self, name: str, uid: int | None, gid: int | None, mode: int | None) -> None:
-        """Create the volume's directory, or accept an existing real one."""
+    def make_dir(self, name: str, uid: int | None, gid: int | None, mode: int | None) -> bool:
+        """Create the volume's directory, or accept an existing real one; True if created."""
         with _dir_fd(self.root) as root:
             created = _mkdir_at(root, name, 0o755 if mode is None else mode)
             if not created:
-                return
+                return False
             try:
                 with _dir_fd(name, root) as vol:
                     if mode is not None:
@@ -123,6 +123,12 @@ class ShareCatalog:
             except OSError:
                 os.rmdir(name, dir_fd=root)  # a failed Create leaves nothing behind
                 raise
+        return True
+
+    def drop_empty_dir(self, name: str) -> None:
+        """Remove the volume's directory if it is empty (undoing make_dir)."""
+        with _dir_fd(self.root) as root, contextlib.suppress(OSError):
+            os.rmdir(name, dir_fd=root)
 
     def has_dir(self, name: str) -> bool:
         """True if the volume's directory is a real directory, not a link."""

@@ -19,11 +19,15 @@ def _tmp_name(path: Path) -> Path:
 def _write_tmp(path: Path, data: Any, durable: bool = True) -> Path:
     tmp = _tmp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, sort_keys=True)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, sort_keys=True)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError:
+        os.unlink(tmp)  # e.g. ENOSPC: no half-written file stays behind
+        raise
     return tmp
 
 
