@@ -368,9 +368,9 @@ class Driver:
             yield ShareCatalog(self._root(share))
             succeeded = True
         except OSError as exc:
+            hint = _FIXES.get(exc.errno or 0, _FIX_OTHER)
             raise ShareError(
-                f"share {share.name!r} refused {exc.strerror} on {exc.filename!r}: check "
-                "the export's permissions (root_squash?), free space and that it is writable"
+                f"share {share.name!r} refused {exc.strerror} on {exc.filename!r}: {hint}"
             ) from exc
         finally:
             if share.type == "nfs" and not self._state.held_volumes(share.name):
@@ -575,6 +575,21 @@ class Janitor:
                     return
             except Exception:
                 log.exception("background release of idle shares failed")
+
+
+# What an operator does about each way a share refuses a change.
+_FIX_SQUASH = (
+    "the server squashes root (root_squash); export the share with no_root_squash, "
+    "or create volumes without uid/gid"
+)
+_FIXES = {
+    errno.EPERM: _FIX_SQUASH,
+    errno.EACCES: _FIX_SQUASH,
+    errno.ENOSPC: "the export is full; free space on the server, then retry",
+    errno.EDQUOT: "the export's quota is used up; raise it or free space, then retry",
+    errno.EROFS: "the export is read-only; export it read-write (rw)",
+}
+_FIX_OTHER = "check the export's permissions, free space and that it is writable"
 
 
 def _stale(root: Path) -> bool:
