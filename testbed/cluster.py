@@ -120,6 +120,7 @@ class Cluster:
 
     def start_plugin(self, host: DockerHost) -> None:
         """Start nfsvol in `host` and wait until its socket answers."""
+        host.run(["rm", "-f", PLUGIN_SOCKET]).check()  # one left by a killed plugin is no sign
         self.plugin_pids[host.name] = host.start_plugin(PLUGIN_CONFIG)
         wait_for(lambda: self._plugin_up(host), 60, f"nfsvol on {host.name}", 0.5)
 

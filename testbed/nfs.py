@@ -15,6 +15,19 @@ RPCBIND = "/usr/sbin/rpcbind"
 GUEST_HOST_ADDR = "10.0.2.2"
 PSEUDO = "/export"
 
+_EXPORT = """\
+EXPORT {{
+    Export_Id = {id};
+    Path = "{path}";
+    Pseudo = "{pseudo}";
+    Access_Type = RW;
+    Squash = {squash};
+    SecType = sys;
+    Protocols = 3, 4;
+    Transports = TCP;
+    FSAL {{ Name = VFS; }}
+}}
+"""
 _CONFIG = """\
 NFS_CORE_PARAM {{
     Bind_addr = 127.0.0.1;
@@ -38,18 +51,7 @@ NFSV4 {{
     RecoveryRoot = "{state}/recovery";
 }}
 NFS_KRB5 {{ Active_krb5 = false; }}
-EXPORT {{
-    Export_Id = 1;
-    Path = "{export}";
-    Pseudo = "{pseudo}";
-    Access_Type = RW;
-    Squash = No_Root_Squash;
-    SecType = sys;
-    Protocols = 3, 4;
-    Transports = TCP;
-    FSAL {{ Name = VFS; }}
-}}
-LOG {{ Default_Log_Level = EVENT; }}
+{exports}LOG {{ Default_Log_Level = EVENT; }}
 """
 
 
@@ -84,6 +86,12 @@ class NfsServer:
         self.nfs_port = nfs_port or free_port()
         self.mnt_port = mnt_port or free_port()
         self._proc: subprocess.Popen[bytes] | None = None
+        # pseudo path -> (directory, squash); export_dir is always PSEUDO, unsquashed.
+        self.exports: dict[str, tuple[Path, str]] = {PSEUDO: (self.export_dir, "No_Root_Squash")}
+
+    def add_export(self, pseudo: str, path: Path, root_squash: bool = False) -> None:
+        """Export path at pseudo as well, from the next start() on."""
+        self.exports[pseudo] = (path, "Root_Squash" if root_squash else "No_Root_Squash")
 
     @property
     def guest_addr(self) -> str:
@@ -126,8 +134,10 @@ class NfsServer:
                 nfs_port=self.nfs_port,
                 mnt_port=self.mnt_port,
                 state=self.state_dir,
-                export=self.export_dir,
-                pseudo=PSEUDO,
+                exports="".join(
+                    _EXPORT.format(id=n, path=path, pseudo=pseudo, squash=squash)
+                    for n, (pseudo, (path, squash)) in enumerate(self.exports.items(), start=1)
+                ),
             )
         )
         argv = [
