@@ -12,15 +12,21 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from nfsvol.driver import Driver
-from nfsvol.errors import InvalidRequest, NfsvolError, OperationTimeout, VolumeNotFound
+from nfsvol.errors import InvalidRequest, NfsvolError, OperationTimeout, VolumeNotFound, shown
 from nfsvol.logs import new_request_id, render, tag
 from nfsvol.metrics import NoMetrics, Recorder
 
 # The content type dockerd sends and expects (moby pkg/plugins).
 MIMETYPE = "application/vnd.docker.plugins.v1.2+json"
+# Docker's requests are a few hundred bytes; a bigger body is hostile and
+# must not be read into memory.
+MAX_BODY = 1024 * 1024
+# dockerd writes a body at once: a client silent this long mid-body has
+# stalled, and must not hold a worker thread forever.
+BODY_TIMEOUT = 10.0
 log = logging.getLogger("nfsvol.api")
 requests_log = logging.getLogger("nfsvol.requests")
 
@@ -31,6 +37,9 @@ def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | Non
     Each request gets an ID, logged with it and appended to any Err.
     """
     app = Flask("nfsvol")
+    # Bodies over MAX_BODY are refused (see _read_body); every method but
+    # POST is an Err, OPTIONS included.
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY + 1, PROVIDE_AUTOMATIC_OPTIONS=False)
     app.before_request(_start_clock)
     app.after_request(functools.partial(_log_request, log_format, metrics or NoMetrics()))
 
@@ -47,7 +56,7 @@ def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | Non
         body = _body()
         opts = body.get("Opts")
         if opts is not None and not isinstance(opts, dict):
-            raise InvalidRequest(f"Opts must be a JSON object, not {opts!r}")
+            raise InvalidRequest(f"Opts must be a JSON object, not {shown(opts)}")
         driver.create(_name(body), opts)
         return _reply({})
 
@@ -110,8 +119,8 @@ def _log_request(log_format: str, metrics: Recorder, response: Response) -> Resp
     fields = {
         "request": g.get("request_id"),
         "endpoint": endpoint,
-        "volume": body.get("Name"),
-        "id": body.get("ID"),
+        "volume": _loggable(body.get("Name")),
+        "id": _loggable(body.get("ID")),
         "status": response.status_code,
         "outcome": outcome,
         "ms": round(seconds * 1000, 2),
@@ -125,15 +134,20 @@ def _log_request(log_format: str, metrics: Recorder, response: Response) -> Resp
     return response
 
 
+def _loggable(value: object) -> object:
+    # A hostile Name must not turn one log line into a megabyte.
+    return value if len(repr(value)) <= 256 else shown(value)
+
+
 def _body() -> dict[str, Any]:
     # dockerd sends no Content-Type and sometimes no body at all, so
     # Flask's request.json cannot be used.
-    raw = request.get_data(cache=False)
+    raw = _read_body()
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deep
         raise InvalidRequest(f"request body is not JSON: {raw[:80]!r}") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body must be a JSON object, not {raw[:80]!r}")
@@ -141,17 +155,39 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def _read_body() -> bytes:
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(BODY_TIMEOUT)  # per read; gunicorn resets it for the next request
+    try:
+        raw: bytes | None = request.get_data(cache=False)
+    except (TimeoutError, ClientDisconnected):
+        # gunicorn closes the connection once a body read has failed.
+        raise InvalidRequest(
+            f"request body stopped arriving: nothing for {BODY_TIMEOUT:g}s or the client left"
+        ) from None
+    except RequestEntityTooLarge:
+        raw = None
+    # A chunked body has no length to refuse it by, and werkzeug stops reading
+    # it at MAX_CONTENT_LENGTH silently: the one byte over shows it was cut.
+    if raw is None or len(raw) > MAX_BODY:
+        raise InvalidRequest(
+            f"request body is larger than {MAX_BODY} bytes; Docker's requests are far smaller"
+        )
+    return raw
+
+
 def _name(body: dict[str, Any]) -> str:
     name = body.get("Name")
     if not isinstance(name, str) or not name:
-        raise InvalidRequest(f"request needs a volume Name, got {name!r}")
+        raise InvalidRequest(f"request needs a volume Name, got {shown(name)}")
     return name
 
 
 def _mount_id(body: dict[str, Any]) -> str:
     mount_id = body.get("ID", "")
     if not isinstance(mount_id, str):
-        raise InvalidRequest(f"mount ID must be a string, got {mount_id!r}")
+        raise InvalidRequest(f"mount ID must be a string, got {shown(mount_id)}")
     # Docker before 1.12 sent no ID; all such callers share one count.
     return mount_id or "-"
 

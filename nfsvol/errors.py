@@ -5,6 +5,14 @@ They are raised deep in the driver and turned into the wire format
 names the offending value and says what to do about it.
 """
 
+SHOWN_MAX = 60
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, cut short: a message names a hostile value, it does not echo a megabyte."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}... ({len(text)} characters)"
+
 
 class NfsvolError(Exception):
     """Base class: the message is shown to the Docker user as is."""

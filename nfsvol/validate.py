@@ -4,7 +4,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nfsvol.errors import InvalidName, InvalidOption
+from nfsvol.errors import InvalidName, InvalidOption, shown
 
 # Docker's own volume name pattern (moby volume/local: validNamePattern).
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -14,6 +14,9 @@ NAME_MAX = 200
 
 VOLUME_OPTIONS = ("share", "uid", "gid", "mode")
 ID_MAX = 2**32 - 2  # (uid_t)-1 means "no change" to chown; refuse it.
+# ASCII digits only: str.isdigit() also takes '²' and fullwidth digits, which
+# int() then rejects or silently reads; ten digits bound int()'s work.
+_ID_RE = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,13 @@ def parse_volume_options(
     unknown = sorted(set(opts) - set(VOLUME_OPTIONS))
     if unknown:
         raise InvalidOption(
-            f"volume option {unknown[0]!r} is not supported; "
+            f"volume option {shown(unknown[0])} is not supported; "
             f"allowed options are: {', '.join(VOLUME_OPTIONS)}"
         )
     share = _text(opts, "share") or default_share
     if share not in shares:
         raise InvalidOption(
-            f"share {share!r} is not configured; choose one of: {', '.join(shares)}"
+            f"share {shown(share)} is not configured; choose one of: {', '.join(shares)}"
         )
     return VolumeOptions(
         share=share,
@@ -78,11 +81,12 @@ def parse_volume_options(
 
 
 def _text(opts: Mapping[str, object], key: str) -> str | None:
-    value = opts.get(key)
-    if value is None:
+    if key not in opts:
         return None
+    value = opts[key]
+    # Docker sends strings only; null is no more "unset" than 5 is a uid.
     if not isinstance(value, str):
-        raise InvalidOption(f"option {key}={value!r} must be a string")
+        raise InvalidOption(f"option {key}={shown(value)} must be a string")
     return value
 
 
@@ -90,9 +94,9 @@ def _owner_id(opts: Mapping[str, object], key: str) -> int | None:
     text = _text(opts, key)
     if text is None:
         return None
-    if not text.isdigit() or int(text) > ID_MAX:
+    if not _ID_RE.fullmatch(text) or int(text) > ID_MAX:
         raise InvalidOption(
-            f"option {key}={text!r} is not a numeric id; use a number from 0 to {ID_MAX}"
+            f"option {key}={shown(text)} is not a numeric id; use a number from 0 to {ID_MAX}"
         )
     return int(text)
 
@@ -103,7 +107,7 @@ def _mode(opts: Mapping[str, object]) -> int | None:
         return None
     if not re.fullmatch(r"0?[0-7]{3,4}", text) or int(text, 8) > 0o3777:
         raise InvalidOption(
-            f"option mode={text!r} is not an octal directory mode; "
+            f"option mode={shown(text)} is not an octal directory mode; "
             "use three or four octal digits such as 0755 or 2775 (no setuid bit)"
         )
     return int(text, 8)

@@ -9,6 +9,7 @@ from pathlib import Path
 from nfsvol import mountinfo
 
 MOUNT_HELPER = str(Path(__file__).with_name("mount_nfs.py"))
+UMOUNT_HELPER = str(Path(__file__).with_name("umount.py"))  # real umount, logged
 
 
 class FakeServers:
@@ -45,10 +46,11 @@ class FakeServers:
 
     def calls(self) -> list[list[str]]:
         """Every argv the fake helper was called with."""
-        log = Path(str(self.table) + ".log")
-        if not log.exists():
-            return []
-        return [json.loads(line) for line in log.read_text().splitlines()]
+        return _argv_log(Path(str(self.table) + ".log"))
+
+    def umount_calls(self) -> list[list[str]]:
+        """Every argv the logged umount (UMOUNT_HELPER) was called with."""
+        return _argv_log(Path(str(self.table) + ".umount.log"))
 
     @property
     def env(self) -> dict[str, str]:
@@ -57,6 +59,12 @@ class FakeServers:
 
     def _save(self) -> None:
         self.table.write_text(json.dumps(self._servers))
+
+
+def _argv_log(log: Path) -> list[list[str]]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def unmount_below(root: Path) -> None:

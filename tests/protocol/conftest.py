@@ -1,12 +1,20 @@
 """The real app under real gunicorn on a real unix socket."""
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.servers import MOUNT_HELPER, FakeServers, mounted_below, unmount_below
+from tests.fakes.servers import (
+    MOUNT_HELPER,
+    UMOUNT_HELPER,
+    FakeServers,
+    mounted_below,
+    unmount_below,
+)
 from tests.support.plugin import PluginClient, PluginProcess
 
 
@@ -49,15 +57,32 @@ def plugin_config(tmp: Path, scratch: Path) -> dict:
     }
 
 
-@pytest.fixture
-def served(tmp_path):
-    servers = FakeServers(tmp_path)
+@contextlib.contextmanager
+def serving(tmp: Path, **overrides: object) -> Iterator[Served]:
+    """A plugin on fresh storage under `tmp`; config keys in `overrides` win."""
+    servers = FakeServers(tmp)
     export = servers.live("nfs1")
     servers.alias("nfs2", "nfs1")
-    scratch = tmp_path / "scratch"
+    scratch = tmp / "scratch"
     scratch.mkdir()
-    process = PluginProcess(plugin_config(tmp_path, scratch), tmp_path, servers.env)
-    client = process.start()
-    yield Served(process, client, servers, export, scratch, tmp_path / "state")
-    process.kill()
-    unmount_below(tmp_path)
+    config = {**plugin_config(tmp, scratch), **overrides}
+    process = PluginProcess(config, tmp, servers.env)
+    try:
+        client = process.start()
+        yield Served(process, client, servers, export, scratch, tmp / "state")
+    finally:
+        process.kill()
+        unmount_below(tmp)
+
+
+@pytest.fixture
+def served(tmp_path):
+    with serving(tmp_path) as plugin:
+        yield plugin
+
+
+@pytest.fixture(scope="module")
+def served_module(tmp_path_factory):
+    """One plugin for a whole table of cases, its umount calls logged too."""
+    with serving(tmp_path_factory.mktemp("plugin"), umount_helper=UMOUNT_HELPER) as plugin:
+        yield plugin

@@ -70,12 +70,20 @@ def test_parses_volume_options(opts, expected):
         ({"mode": "4755"}, "no setuid"),
         ({"mode": "99"}, "mode='99'"),
         ({"uid": 5}, "must be a string"),
+        ({"uid": None}, "uid=None must be a string"),
+        ({"share": None}, "share=None must be a string"),
+        ({"uid": "\u00b2"}, "uid='\u00b2' is not a numeric id"),
+        ({"gid": "\uff11\uff10\uff10\uff10"}, "gid='\uff11\uff10\uff10\uff10' is not a numeric id"),
+        ({"uid": "9" * 5000}, "uid='99999"),  # and cut short, see below
+        ({"uid": "0,suid"}, "uid='0,suid' is not a numeric id"),
+        ({"mode": "07777"}, "mode='07777'"),
     ],
 )
 def test_refuses_bad_volume_options(opts, fragment):
     """Each bad option is refused with the value and what is allowed."""
-    with pytest.raises(InvalidOption, match=fragment.replace("(", r"\(")):
+    with pytest.raises(InvalidOption, match=fragment.replace("(", r"\(")) as raised:
         parse_volume_options(opts, SHARES, "main")
+    assert len(str(raised.value)) < 300  # names the value, never echoes all of it
 
 
 def test_options_round_trip_through_metadata():
@@ -106,6 +114,8 @@ def test_accepts_safe_nfs_options(option):
         ("hard=1", "not allowed"),
         ("context=system_u", "not allowed"),
         ("bogus", "not allowed; allowed options are: ac, acl"),
+        ("bind", "not allowed"),
+        ("hard,suid", "not allowed"),
     ],
 )
 def test_refuses_unsafe_nfs_options(option, fragment):
