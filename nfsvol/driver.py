@@ -314,8 +314,11 @@ class Driver:
             if now - (self._state.synced_at(share.name) or 0.0) > self.config.catalog_ttl
         ]
         threads = [self._start_sync(share) for share in stale]
+        # One wait for them all: three shares on one dead server cost
+        # sync_wait, not three times it.
+        deadline = time.monotonic() + self._sync_wait
         for thread in threads:
-            thread.join(self._sync_wait)
+            thread.join(max(0.0, deadline - time.monotonic()))
         return bool(stale)
 
     def _start_sync(self, share: Share) -> threading.Thread:
