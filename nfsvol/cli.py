@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         "--socket", default=DEFAULT_SOCKET, help=f"socket path (default {DEFAULT_SOCKET})"
     )
     run.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    run.add_argument("--threads", type=int, default=8, help="threads per worker")
+    run.add_argument(
+        "--threads", type=int, default=32, help="threads per worker, 4 kept for Get/List/Path"
+    )
     _ops_commands(commands)
     return parser
 

@@ -77,6 +77,7 @@ class Driver:
         host: Host,
         clock: Clock = utc_now,
         sync_wait: float = 1.5,
+        share_slots: int = 64,
         background: bool = True,
     ) -> None:
         self.config = config
@@ -85,7 +86,11 @@ class Driver:
         self._host = host
         self._clock = clock
         self._sync_wait = sync_wait
-        self._syncs: dict[str, threading.Thread] = {}
+        # Request threads that may wait on shares at once; the rest stay free
+        # for Get, List and Path however many Mounts a dead server holds up.
+        self._share_slots = threading.BoundedSemaphore(share_slots)
+        self._slot_count = share_slots
+        self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
         interval = min(max(config.idle_unmount / 2, 1.0), 30.0)
         self._janitor = Janitor(self._tidy, interval, enabled=background)
@@ -294,6 +299,12 @@ class Driver:
         if share.type == "path":
             return work(Attempt())
         budget = self.config.mount_timeout * (len(share.servers) + 1)
+        if not self._share_slots.acquire(blocking=False):
+            raise OperationTimeout(
+                f"{verb} on share {share.name!r} refused: {self._slot_count} calls are "
+                "already waiting on shares in this process, most likely on a server that "
+                "does not answer; check the servers with `nfsvol check`, then retry"
+            )
         try:
             return bounded(work, budget, name=f"{verb} on {share.name}")
         except Abandoned:
@@ -302,6 +313,8 @@ class Driver:
                 f"{', '.join(share.servers)} within {budget:g}s; the server is down or "
                 "unreachable: check it with `nfsvol check`, then retry"
             ) from None
+        finally:
+            self._share_slots.release()
 
     # Keeping the catalog cache fresh without ever blocking on a server.
 
@@ -313,23 +326,26 @@ class Driver:
             for share in self.config.shares.values()
             if now - (self._state.synced_at(share.name) or 0.0) > self.config.catalog_ttl
         ]
-        threads = [self._start_sync(share) for share in stale]
-        # One wait for them all: three shares on one dead server cost
-        # sync_wait, not three times it.
+        # One wait for them all (three shares on one dead server cost
+        # sync_wait, not three times it), and none for a sync that has
+        # already been stuck that long.
         deadline = time.monotonic() + self._sync_wait
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for thread in [self._start_sync(share, deadline) for share in stale]:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
         return bool(stale)
 
-    def _start_sync(self, share: Share) -> threading.Thread:
+    def _start_sync(self, share: Share, deadline: float) -> threading.Thread | None:
+        """The share's sync thread, started if none runs; None if it is stuck."""
         # One sync per share per process: a hung server must not pile up threads.
         with self._syncs_guard:
-            thread = self._syncs.get(share.name)
+            thread, started = self._syncs.get(share.name, (None, 0.0))
             if thread is None or not thread.is_alive():
                 thread = threading.Thread(target=self._sync, args=(share,), daemon=True)
-                self._syncs[share.name] = thread
+                started = time.monotonic()
+                self._syncs[share.name] = (thread, started)
                 thread.start()
-        return thread
+        return thread if started + 2 * self._sync_wait > deadline else None
 
     def _sync(self, share: Share) -> None:
         try:

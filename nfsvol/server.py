@@ -23,14 +23,16 @@ def this_host() -> Host:
     return Host(name=socket.gethostname(), boot_id=boot_id)
 
 
-def build_driver(config: Config, recorder: metrics.Recorder | None = None) -> Driver:
+def build_driver(
+    config: Config, recorder: metrics.Recorder | None = None, share_slots: int = 64
+) -> Driver:
     """A driver wired to the real mount helpers, state directory and clock."""
     helpers = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
     mounter = metrics.CountingMounter(helpers, recorder or metrics.NoMetrics())
     # Long enough for one mount attempt per server plus an unmount.
     lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
     state = HostState(config.state_dir, config.share_names, lock_timeout)
-    return Driver(config, mounter, state, this_host())
+    return Driver(config, mounter, state, this_host(), share_slots=share_slots)
 
 
 class PluginServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
@@ -70,13 +72,18 @@ def _worker_exited(server: object, worker: Any) -> None:
     metrics.worker_exited(worker.pid)
 
 
-def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 8) -> None:
+# Threads per worker that never wait on a share: Get, List and Path always
+# find one, however many Mounts a dead server holds up.
+FREE_THREADS = 4
+
+
+def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32) -> None:
     """Reconcile this host's mounts, then serve the plugin until stopped."""
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     recorder = enable_metrics(config)
-    driver = build_driver(config, recorder)
+    driver = build_driver(config, recorder, share_slots=max(1, threads - FREE_THREADS))
     driver.reconcile()
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     options = {

@@ -50,7 +50,11 @@ class World:
         config = self.config(host, **overrides)
         mounter = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
         state = HostState(config.state_dir, config.share_names, lock_timeout=10)
-        return Driver(config, mounter, state, Host(host, boot), self.clock, background=False)
+        # A long sync_wait: a sync must finish inside the test that started it,
+        # or it may mount the share again after the test's clean-up.
+        return Driver(
+            config, mounter, state, Host(host, boot), self.clock, sync_wait=30, background=False
+        )
 
     def idle_out(self, driver: Driver) -> None:
         """Let parked share mounts time out, as the background janitor would."""
