@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.servers import unmount_below
+from tests.fakes.servers import MOUNT_HELPER, FakeServers, unmount_below
 from tests.support.dockerd import Dockerd, import_busybox
 from tests.support.plugin import PluginClient, PluginProcess
 
@@ -24,6 +24,12 @@ class DockerBed:
     client: PluginClient
     share: Path
     image: str
+    state_dir: Path
+
+    def share_mounted(self, share: str = "nfs") -> bool:
+        """Whether nfsvol holds the NFS share `share` mounted on this host."""
+        point = f" {self.state_dir / 'mnt' / share} "
+        return point in Path("/proc/self/mountinfo").read_text()
 
     def docker(self, *args: str, check: bool = True, timeout: float = 120):
         """The docker CLI against this bed's daemon."""
@@ -64,12 +70,21 @@ def bed(tmp_path_factory):
     root = tmp_path_factory.mktemp("docker")
     share = root / "share"
     share.mkdir()
+    # Share "nfs" goes through a real mount, made by the fake mount.nfs (a bind mount).
+    servers = FakeServers(root)
+    servers.live("nfs1")
     config = {
         "state_dir": str(root / "state"),
-        "shares": {"main": {"type": "path", "path": str(share), "on_remove": "delete"}},
+        "default_share": "main",
+        "mount_helper": MOUNT_HELPER,
+        "mount_timeout": 10,
+        "shares": {
+            "main": {"type": "path", "path": str(share), "on_remove": "delete"},
+            "nfs": {"type": "nfs", "servers": ["nfs1"], "export": "/srv/docker"},
+        },
         "catalog_ttl": 1,
     }
-    plugin = PluginProcess(config, root, {})
+    plugin = PluginProcess(config, root, servers.env)
     client = plugin.start()
     SPEC_DIR.mkdir(parents=True, exist_ok=True)
     spec = SPEC_DIR / f"{DRIVER}.spec"
@@ -79,7 +94,7 @@ def bed(tmp_path_factory):
     try:
         daemon.start()
         image = import_busybox(daemon, root)
-        yield DockerBed(daemon, plugin, client, share, image)
+        yield DockerBed(daemon, plugin, client, share, image, root / "state")
     finally:
         if daemon.proc is not None:
             ids = daemon.docker("ps", "-aq", check=False).stdout.split()
