@@ -223,6 +223,15 @@ class Driver:
                 with self._state.lock(share.name):
                     self._reconcile_share(share, table)
 
+    def warm_cache(self, wait: float) -> None:
+        """Read every share's catalog before serving, waiting at most `wait` seconds.
+
+        A host whose cache is empty (first start, reboot, a managed plugin
+        reinstalled) would otherwise answer dockerd's first Get or List
+        from nothing whenever a share takes longer than sync_wait to mount.
+        """
+        self._sync_shares(list(self.config.shares.values()), wait)
+
     def _forget_previous_boot(self) -> None:
         # No container survives a reboot holding a mount, so counts from an
         # earlier boot describe nobody.
@@ -326,16 +335,18 @@ class Driver:
             for share in self.config.shares.values()
             if now - (self._state.synced_at(share.name) or 0.0) > self.config.catalog_ttl
         ]
-        # One wait for them all (three shares on one dead server cost
-        # sync_wait, not three times it), and none for a sync that has
-        # already been stuck that long.
-        deadline = time.monotonic() + self._sync_wait
-        for thread in [self._start_sync(share, deadline) for share in stale]:
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
+        self._sync_shares(stale, self._sync_wait)
         return bool(stale)
 
-    def _start_sync(self, share: Share, deadline: float) -> threading.Thread | None:
+    def _sync_shares(self, shares: list[Share], wait: float) -> None:
+        # One wait for them all (three shares on one dead server cost `wait`,
+        # not three times it), and none for a sync already stuck that long.
+        deadline = time.monotonic() + wait
+        for thread in [self._start_sync(share, deadline, wait) for share in shares]:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _start_sync(self, share: Share, deadline: float, wait: float) -> threading.Thread | None:
         """The share's sync thread, started if none runs; None if it is stuck."""
         # One sync per share per process: a hung server must not pile up threads.
         with self._syncs_guard:
@@ -345,7 +356,7 @@ class Driver:
                 started = time.monotonic()
                 self._syncs[share.name] = (thread, started)
                 thread.start()
-        return thread if started + 2 * self._sync_wait > deadline else None
+        return thread if started + 2 * wait > deadline else None
 
     def _sync(self, share: Share) -> None:
         try:

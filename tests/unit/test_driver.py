@@ -487,3 +487,13 @@ def test_a_full_share_fails_create_and_leaves_nothing(world):
     (tiny / "first" / "fill").unlink()
     driver.create("second", None)
     assert (tiny / "second").is_dir()
+
+
+def test_warm_cache_reads_every_share_before_serving(world):
+    """A host starting with an empty cache knows every volume before its first call."""
+    world.driver("a").create("early", None)
+    b = world.driver("b")
+    b.warm_cache(wait=10)
+    world.servers.hang("nfs1")  # from here on no sync could help
+    world.servers.hang("nfs2")
+    assert [name for name, _ in b.list_volumes()] == ["early"]
