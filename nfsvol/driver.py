@@ -230,7 +230,8 @@ class Driver:
         reinstalled) would otherwise answer dockerd's first Get or List
         from nothing whenever a share takes longer than sync_wait to mount.
         """
-        self._sync_shares(list(self.config.shares.values()), wait)
+        # linger=False: a restart leaves no share mounted that nobody holds.
+        self._sync_shares(list(self.config.shares.values()), wait, linger=False)
 
     def _forget_previous_boot(self) -> None:
         # No container survives a reboot holding a mount, so counts from an
@@ -338,29 +339,31 @@ class Driver:
         self._sync_shares(stale, self._sync_wait)
         return bool(stale)
 
-    def _sync_shares(self, shares: list[Share], wait: float) -> None:
+    def _sync_shares(self, shares: list[Share], wait: float, linger: bool = True) -> None:
         # One wait for them all (three shares on one dead server cost `wait`,
         # not three times it), and none for a sync already stuck that long.
         deadline = time.monotonic() + wait
-        for thread in [self._start_sync(share, deadline, wait) for share in shares]:
+        for thread in [self._start_sync(share, deadline, wait, linger) for share in shares]:
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _start_sync(self, share: Share, deadline: float, wait: float) -> threading.Thread | None:
+    def _start_sync(
+        self, share: Share, deadline: float, wait: float, linger: bool
+    ) -> threading.Thread | None:
         """The share's sync thread, started if none runs; None if it is stuck."""
         # One sync per share per process: a hung server must not pile up threads.
         with self._syncs_guard:
             thread, started = self._syncs.get(share.name, (None, 0.0))
             if thread is None or not thread.is_alive():
-                thread = threading.Thread(target=self._sync, args=(share,), daemon=True)
+                thread = threading.Thread(target=self._sync, args=(share, linger), daemon=True)
                 started = time.monotonic()
                 self._syncs[share.name] = (thread, started)
                 thread.start()
         return thread if started + 2 * wait > deadline else None
 
-    def _sync(self, share: Share) -> None:
+    def _sync(self, share: Share, linger: bool) -> None:
         try:
-            with self._state.lock(share.name), self._access(share) as catalog:
+            with self._state.lock(share.name), self._access(share, linger) as catalog:
                 self._mirror(share.name, catalog)
         except (NfsvolError, OSError) as exc:
             log.warning("cannot read the catalog of share %s: %s", share.name, exc)

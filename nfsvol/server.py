@@ -1,5 +1,8 @@
 """Real defaults, built in one place, and gunicorn serving them on a socket."""
 
+import contextlib
+import ctypes
+import gc
 import logging
 import os
 import socket
@@ -15,6 +18,10 @@ from nfsvol.config import Config
 from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.state import HostState
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from malloc.h
+LARGE_BLOCK = 128 * 1024  # glibc's default threshold, kept fixed
 
 
 def this_host() -> Host:
@@ -77,6 +84,19 @@ def _worker_exited(server: object, worker: Any) -> None:
 FREE_THREADS = 4
 
 
+def return_large_blocks() -> None:
+    """Have glibc map each large block on its own and unmap it when it is freed.
+
+    Otherwise glibc raises its mmap threshold every time such a block is
+    freed, and from then on a List's large buffers (10,000 volumes make
+    megabytes) stay resident in the arena of the request thread that built
+    them: about 15 MB per worker once 8 threads have answered a List. A
+    no-op where malloc is not glibc's.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK)
+
+
 def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32) -> None:
     """Reconcile this host's mounts, then serve the plugin until stopped."""
     logging.basicConfig(
@@ -99,4 +119,9 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
     }
     if config.metrics is not None:
         options["child_exit"] = _worker_exited
-    PluginServer(create_app(driver, config.log_format, recorder), options).run()
+    app = create_app(driver, config.log_format, recorder)
+    return_large_blocks()  # before the workers fork: they inherit the setting
+    # Everything made so far lives as long as the process: kept out of the
+    # collector's reach, its pages stay shared with the workers, not copied.
+    gc.freeze()
+    PluginServer(app, options).run()
