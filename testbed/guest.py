@@ -320,17 +320,28 @@ class DockerHost:
         """Import the busybox rootfs tarball into the guest's dockerd as tag."""
         self.docker("import", str(self.artifacts.busybox_tar), tag, timeout=300)
 
-    def restart_dockerd(
-        self, live_restore: bool = False, sig: int = signal.SIGTERM, timeout: float = 120
-    ) -> float:
-        """Stop dockerd with sig, start it with live-restore on or off; return seconds to ready."""
-        started = time.monotonic()
+    def stop_dockerd(self, sig: int = signal.SIGTERM, timeout: float = 120) -> None:
+        """Stop dockerd with sig and wait until it has exited."""
         pid = int(self.run(["cat", "/var/run/docker.pid"]).check().stdout)
         self.kill(pid, sig)
         wait_for(lambda: self.run(["kill", "-0", str(pid)]).rc != 0, timeout, "dockerd to exit")
+
+    def start_dockerd(self, live_restore: bool = False, wait: float = 120) -> None:
+        """Start dockerd with live-restore on or off; wait (if wait > 0) until it answers."""
         self.write_file("/run/testbed/daemon.json", json.dumps({"live-restore": live_restore}))
         self.run(["/bin/busybox", "sh", "/run/testbed/dockerd.sh"]).check()
+        if wait > 0:
+            self.wait_dockerd(wait)
+
+    def wait_dockerd(self, timeout: float = 120) -> None:
+        """Wait until dockerd answers its API."""
         wait_for(self._ping_docker, timeout, f"dockerd on {self.name}", 0.5)
+
+    def restart_dockerd(self, live_restore: bool = False, sig: int = signal.SIGTERM) -> float:
+        """stop_dockerd, then start_dockerd; return seconds until it answers again."""
+        started = time.monotonic()
+        self.stop_dockerd(sig)
+        self.start_dockerd(live_restore)
         return time.monotonic() - started
 
     def power_off(self) -> None:

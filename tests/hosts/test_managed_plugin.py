@@ -1,5 +1,3 @@
-# Not collected yet (file name): 4 of 8 tests failed in the last run under load; see
-# the note on issue 4. Rename to test_managed_plugin.py once they pass on a quiet bed.
 """The managed plugin: built from the Dockerfile, created, installed, set, upgraded, drilled.
 
 The bundle is built here by a dockerd of our own, pushed to a loopback
@@ -267,7 +265,7 @@ def test_upgrade_keeps_every_volume_and_byte(managed, registry):
         assert "in use" in b.docker("plugin", "disable", NAME, check=False).stderr
         b.docker("plugin", "disable", "-f", NAME)
         started = time.monotonic()
-        b.docker("plugin", "upgrade", "--grant-all-permissions", NAME,
+        b.docker("plugin", "upgrade", "--grant-all-permissions", "--skip-remote-check", NAME,
                  f"{registry.guest}/nfsvol:2", timeout=900)  # fmt: skip
         b.docker("plugin", "enable", NAME, timeout=120)
         print(f"\n  upgrade + enable {time.monotonic() - started:.0f}s")
