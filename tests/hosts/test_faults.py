@@ -312,6 +312,13 @@ def side(cluster, tmp_path_factory):
     subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=8m", "nfsvol-small", str(small)], check=True
     )
+    try:
+        yield from _side_plugin(cluster, squashed, small)
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def _side_plugin(cluster, squashed, small):
     cluster.server.add_export("/squashed", squashed, root_squash=True)
     cluster.server.add_export("/small", small)
     cluster.server.restart()
@@ -328,16 +335,15 @@ def side(cluster, tmp_path_factory):
     }
     b.write_file(SIDE_CONFIG, json.dumps(config))
     socket = f"/run/docker/plugins/{SIDE}.sock"
-    pid = b.start_plugin(SIDE_CONFIG, socket, "/run/testbed/nfsvol-x.log")
-    _wait(lambda: b.run(["test", "-S", socket]).rc == 0, 60, SIDE)
     try:
+        pid = b.start_plugin(SIDE_CONFIG, socket, "/run/testbed/nfsvol-x.log")
+        _wait(lambda: b.run(["test", "-S", socket]).rc == 0, 60, SIDE)
         yield {"host": b, "squashed": squashed, "small": small}
-    finally:
         b.kill(-pid, signal.SIGTERM)
+    finally:
         for pseudo in ("/squashed", "/small"):
             cluster.server.exports.pop(pseudo)
         cluster.server.restart()
-        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 def test_root_squash_export_names_the_cause_and_the_fix(side, cluster):
