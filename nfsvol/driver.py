@@ -402,9 +402,8 @@ class Driver:
             succeeded = True
         except OSError as exc:
             hint = _FIXES.get(exc.errno or 0, _FIX_OTHER)
-            raise ShareError(
-                f"share {share.name!r} refused {exc.strerror} on {exc.filename!r}: {hint}"
-            ) from exc
+            where = f" on {exc.filename!r}" if exc.filename else ""
+            raise ShareError(f"share {share.name!r} refused {exc.strerror}{where}: {hint}") from exc
         finally:
             if share.type == "nfs" and not self._state.held_volumes(share.name):
                 if succeeded and linger:

@@ -29,6 +29,15 @@ SHARES = ("main", "v3", "ft")
 V3_OPTIONS = ["hard", "proto=tcp", f"port={NFS_PORT}", "mountproto=tcp", f"mountport={MOUNT_PORT}"]
 
 
+# POST /Plugin.Activate on the socket in argv[1]; exit 0 on HTTP 200.
+_ACTIVATE_PROBE = (
+    "import socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(20); "
+    "s.connect(sys.argv[1]); "
+    "s.sendall(b'POST /Plugin.Activate HTTP/1.0\\r\\nContent-Length: 0\\r\\n\\r\\n'); "
+    "sys.exit(0 if s.recv(64).split()[1:2] == [b'200'] else 1)"
+)
+
+
 def plugin_config() -> dict[str, Any]:
     """nfsvol's config on every host: one export per share, all on the bed's server."""
     return {
@@ -129,7 +138,10 @@ class Cluster:
         if rc is not None:
             log = host.run(["cat", "/run/testbed/nfsvol.log"]).stdout
             raise RuntimeError(f"nfsvol on {host.name} exited {rc}: {log[-2000:]}")
-        return host.run(["test", "-S", PLUGIN_SOCKET]).rc == 0
+        # The socket is bound before start-up work (reconcile, warm cache):
+        # only an answer to Activate says the plugin serves.
+        probe = [host.python, "-I", "-S", "-c", _ACTIVATE_PROBE, PLUGIN_SOCKET]
+        return host.run(probe, timeout=30).rc == 0
 
     def power_off(self, name: str) -> None:
         """Pull the plug on host `name`."""

@@ -134,6 +134,7 @@ def _restore_a(cluster: Cluster, report: DrillReport, say: Say, share: str) -> N
     say("[a] boot again; nfsvol reconciles: the dead web server's hold is dropped")
     report.a_boot_s = cluster.boot("a")
     a = cluster.hosts["a"]
+    wait_listed(a, report.volume)  # a fresh dockerd learns its volumes from the plugin
     report.a_users_after_boot = a.docker(
         "volume", "inspect", "-f", "{{.Status.users}}", report.volume
     ).stdout.strip()
