@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import hosts, local
+from bench import docker_ls, hosts, local
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     local_results = local.run(args.quick, _say)
     results["samples"] = local_results.pop("samples")
     results.update(local_results)
+    _say("== docker volume ls on this machine's dockerd: nfsvol vs local volumes")
+    docker_results = docker_ls.run(args.quick, _say)
+    results["samples"].update(docker_results.pop("samples"))
+    results.update(docker_results)
     if not args.skip_hosts:
         _say("== real NFS in QEMU Docker hosts (ganesha, kernel NFS, dockerd)")
         host_results = hosts.run(args.quick, _say)

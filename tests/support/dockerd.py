@@ -7,6 +7,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.fakes.servers import unmount_below
@@ -20,8 +21,9 @@ IMAGE = "nfsvol-test/busybox:latest"
 class Dockerd:
     """Start, restart and drive one dockerd; every call has a timeout."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, wrapper: Sequence[str] = ()) -> None:
         self.root = root
+        self.wrapper = list(wrapper)  # argv that execs dockerd, e.g. in its own namespace
         # containerd's sockets live under the exec root, and a unix socket path
         # must fit in 108 bytes: pytest's tmp paths are too long for that.
         self.exec_root = Path(tempfile.mkdtemp(prefix="dk-", dir="/tmp"))
@@ -32,7 +34,8 @@ class Dockerd:
     def start(self, timeout: float = 60) -> None:
         """Run dockerd (no networking needed) and wait for its API."""
         argv = [
-            DOCKERD, "--data-root", str(self.root / "data"), "--exec-root", str(self.exec_root),
+            *self.wrapper, DOCKERD,
+            "--data-root", str(self.root / "data"), "--exec-root", str(self.exec_root),
             "--pidfile", str(self.root / "dockerd.pid"), "-H", f"unix://{self.socket}",
             "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
             "--storage-driver", "overlay2",
