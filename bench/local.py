@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import p50, p95, sample_ms
-from tests.support.plugin import PluginClient, PluginProcess
+from tests.support.plugin import PluginClient, PluginProcess, children
 
 
 def path_share_config(root: Path) -> dict[str, Any]:
@@ -45,24 +45,11 @@ def _memory_mb(pid: int, field: str) -> float:
     process; Pss splits each shared page between its sharers.
     """
     total_kb = 0
-    for p in [pid, *_children(pid)]:
+    for p in [pid, *children(pid)]:
         for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
             if line.startswith(f"{field}:"):
                 total_kb += int(line.split()[1])
     return total_kb / 1024
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry.name))
-    return out
 
 
 def _hammer(socket_path: str, name: str, seconds: float, queue: Any) -> None:
@@ -149,7 +136,7 @@ def run(quick: bool, say: Any) -> dict[str, Any]:
             pid = plugin.proc.pid if plugin.proc else 0
             results["rss_mb_10k"] = round(_memory_mb(pid, "Rss"), 1)
             results["pss_mb_10k"] = round(_memory_mb(pid, "Pss"), 1)
-            results["workers"] = len(_children(pid))
+            results["workers"] = len(children(pid))
         finally:
             plugin.stop()
     results["cpus"] = os.cpu_count()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.fakes.servers import helper_processes, mounted_below
 from tests.protocol.conftest import plugin_config
-from tests.support.plugin import PluginProcess
+from tests.support.plugin import PluginProcess, children
 
 QUICK = ("Get", "List", "Path", "Capabilities")
 
@@ -53,7 +53,7 @@ def test_one_name_created_from_two_hosts_at_once(served, tmp_path):
 
 def _resources(pid: int) -> dict[str, int]:
     """Open fds, threads and resident kB of the plugin's master and workers together."""
-    pids = [pid, *_children(pid)]
+    pids = [pid, *children(pid)]
     out = {"fds": 0, "threads": 0, "rss_kb": 0}
     for p in pids:
         out["fds"] += len(os.listdir(f"/proc/{p}/fd"))
@@ -62,19 +62,6 @@ def _resources(pid: int) -> dict[str, int]:
         out["threads"] += int(fields["Threads"])
         out["rss_kb"] += int(fields["VmRSS"].split()[0])
     return out
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry))
-    return kids
 
 
 def test_a_thousand_mount_cycles_leak_nothing(served):

@@ -120,7 +120,7 @@ class PluginProcess:
         """Signal the gunicorn master and all its workers, then reap it."""
         if self.proc is None:
             return
-        pids = [self.proc.pid, *_children(self.proc.pid)]
+        pids = [self.proc.pid, *children(self.proc.pid)]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -132,7 +132,8 @@ class PluginProcess:
         self.kill(signal.SIGTERM)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """PIDs whose parent is pid (a gunicorn master's workers)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
