@@ -81,6 +81,7 @@ def _worker_exited(server: object, worker: Any) -> None:
 # Threads per worker that never wait on a share: Get, List and Path always
 # find one, however many Mounts a dead server holds up.
 FREE_THREADS = 4
+WARM_WAIT = 10.0  # seconds; dockerd gives a managed plugin's Activate 30 s
 
 
 def return_large_blocks() -> None:
@@ -104,6 +105,9 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
     recorder = enable_metrics(config)
     driver = build_driver(config, recorder, share_slots=max(1, threads - FREE_THREADS))
     driver.reconcile()
+    # Docker's first Get after a reboot or reinstall must not answer from an
+    # empty cache; capped so a dead server delays serving, never blocks it.
+    driver.warm_cache(wait=min(config.mount_timeout, WARM_WAIT))
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     options = {
         "bind": f"unix:{socket_path}",
