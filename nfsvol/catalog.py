@@ -120,8 +120,9 @@ class ShareCatalog:
                         os.chmod(vol, mode)  # mkdir's mode is filtered by the umask
                     if uid is not None or gid is not None:
                         os.chown(vol, -1 if uid is None else uid, -1 if gid is None else gid)
-            except OSError:
+            except OSError as exc:
                 os.rmdir(name, dir_fd=root)  # a failed Create leaves nothing behind
+                exc.filename = str(self.root / name)  # not the fd it failed on
                 raise
         return True
 

@@ -273,6 +273,7 @@ def test_root_squash_export_names_the_cause_and_the_fix(side, cluster):
     refused = b.docker("volume", "create", "-d", SIDE, "-o", "share=squashed", "-o", "uid=1000",
                        name, check=False)  # fmt: skip
     assert refused.returncode != 0 and "root_squash" in refused.stderr, refused.stderr
+    assert f"{name}'" in refused.stderr, "the error names the volume's directory"
     assert not (side["squashed"] / name).exists()  # nothing half-made
     b.docker("volume", "create", "-d", SIDE, "-o", "share=squashed", name)
     assert run(b, "-v", f"{name}:/data", "echo hi > /data/f; cat /data/f").stdout == "hi\n"
