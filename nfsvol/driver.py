@@ -230,8 +230,9 @@ class Driver:
         reinstalled) would otherwise answer dockerd's first Get or List
         from nothing whenever a share takes longer than sync_wait to mount.
         """
-        # linger=False: a restart leaves no share mounted that nobody holds.
-        self._sync_shares(list(self.config.shares.values()), wait, linger=False)
+        # Shares another worker has just read are skipped; linger=False: a
+        # restart leaves no share mounted that nobody holds.
+        self._sync_shares(self._stale_shares(), wait, linger=False)
 
     def _forget_previous_boot(self) -> None:
         # No container survives a reboot holding a mount, so counts from an
@@ -330,14 +331,16 @@ class Driver:
 
     def _refresh_stale(self) -> bool:
         """Sync every share whose cache is older than catalog_ttl; True if any ran."""
-        now = self._clock().timestamp()
-        stale = [
-            share
-            for share in self.config.shares.values()
-            if now - (self._state.synced_at(share.name) or 0.0) > self.config.catalog_ttl
-        ]
+        stale = self._stale_shares()
         self._sync_shares(stale, self._sync_wait)
         return bool(stale)
+
+    def _stale_shares(self) -> list[Share]:
+        return [share for share in self.config.shares.values() if self._is_stale(share)]
+
+    def _is_stale(self, share: Share) -> bool:
+        synced_at = self._state.synced_at(share.name) or 0.0
+        return self._clock().timestamp() - synced_at > self.config.catalog_ttl
 
     def _sync_shares(self, shares: list[Share], wait: float, linger: bool = True) -> None:
         # One wait for them all (three shares on one dead server cost `wait`,
@@ -363,8 +366,11 @@ class Driver:
 
     def _sync(self, share: Share, linger: bool) -> None:
         try:
-            with self._state.lock(share.name), self._access(share, linger) as catalog:
-                self._mirror(share.name, catalog)
+            with self._state.lock(share.name):
+                if not self._is_stale(share):
+                    return  # another worker synced it while this one waited
+                with self._access(share, linger) as catalog:
+                    self._mirror(share.name, catalog)
         except (NfsvolError, OSError) as exc:
             log.warning("cannot read the catalog of share %s: %s", share.name, exc)
         # Stamp even on failure so a dead server is retried once per TTL.

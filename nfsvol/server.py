@@ -105,9 +105,6 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
     recorder = enable_metrics(config)
     driver = build_driver(config, recorder, share_slots=max(1, threads - FREE_THREADS))
     driver.reconcile()
-    # Docker's first Get after a reboot or reinstall must not answer from an
-    # empty cache; capped so a dead server delays serving, never blocks it.
-    driver.warm_cache(wait=min(config.mount_timeout, WARM_WAIT))
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     options = {
         "bind": f"unix:{socket_path}",
@@ -122,6 +119,13 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
     }
     if config.metrics is not None:
         options["child_exit"] = _worker_exited
+    # Docker's first Get after a reboot or reinstall must not answer from an
+    # empty cache; capped so a dead server delays serving, never blocks it.
+    # In each worker, not the master: a sync still stuck at the fork would
+    # leave its share's flock held by an fd every worker inherits.
+    options["post_worker_init"] = lambda _worker: driver.warm_cache(
+        wait=min(config.mount_timeout, WARM_WAIT)
+    )
     app = create_app(driver, config.log_format, recorder)
     return_large_blocks()  # before the workers fork: they inherit the setting
     # What exists now lives as long as the process. Frozen, the collector in

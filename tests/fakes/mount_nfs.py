@@ -6,6 +6,7 @@ The file named by $NFSVOL_FAKE_SERVERS maps each server to what it does:
   "/some/dir"  a live server: bind-mount /some/dir + EXPORT on TARGET
   "down"       refuse at once, as mount.nfs does for a dead host
   "hang"       never answer, as with a server that drops packets
+  {"after": S, "serve": "/some/dir"}  a live server that takes S seconds to answer
 Every call is appended to $NFSVOL_FAKE_SERVERS.log so tests can check argv.
 """
 
@@ -24,6 +25,9 @@ def main(argv: list[str]) -> int:
     server, _, export = device.rpartition(":")
     with open(table_path) as f:
         behaviour = json.load(f).get(server, "down")
+    if isinstance(behaviour, dict):
+        time.sleep(behaviour["after"])
+        behaviour = behaviour["serve"]
     if behaviour == "hang":
         time.sleep(3600)
     if behaviour == "down":

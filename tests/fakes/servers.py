@@ -18,7 +18,7 @@ class FakeServers:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.table = root / "servers.json"
-        self._servers: dict[str, str] = {}
+        self._servers: dict[str, object] = {}
         self._save()
 
     def live(self, server: str, export: str = "/srv/docker") -> Path:
@@ -37,6 +37,11 @@ class FakeServers:
     def down(self, server: str) -> None:
         """Make `server` refuse connections."""
         self._servers[server] = "down"
+        self._save()
+
+    def slow(self, server: str, seconds: float) -> None:
+        """Make the live `server` take `seconds` to answer each mount."""
+        self._servers[server] = {"after": seconds, "serve": self._servers[server]}
         self._save()
 
     def hang(self, server: str) -> None:
@@ -73,9 +78,13 @@ def unmount_below(root: Path) -> None:
     A helper started by a plugin that was then killed runs on in its own
     session and may still mount; wait for it first.
     """
-    deadline = time.monotonic() + 15
-    while helper_processes() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # Quiet for a moment, not just now: a helper forked by a worker just
+    # before the kill shows the worker's command line until it execs.
+    deadline, quiet_since = time.monotonic() + 15, time.monotonic()
+    while time.monotonic() - quiet_since < 0.5 and time.monotonic() < deadline:
+        if helper_processes():
+            quiet_since = time.monotonic()
+        time.sleep(0.05)
     points = [e.mount_point for e in mountinfo.read() if e.mount_point.startswith(str(root))]
     for point in sorted(points, key=len, reverse=True):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)

@@ -2,13 +2,14 @@
 
 import os
 import re
+import shutil
 import signal
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.fakes.servers import mounted_below
+from tests.fakes.servers import mounted_below, unmount_below
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
@@ -164,6 +165,19 @@ def test_restart_drops_a_mount_that_nobody_holds(served):
     assert mounted_below(served.state_dir) == [str(target)]
     served.restart()
     assert mounted_below(served.state_dir) == []
+
+
+def test_a_fresh_host_knows_every_volume_before_its_first_answer(served):
+    """Reinstalled (empty state) with a slow server: the first List still has the volume."""
+    served.client.ok("Create", Name="early")
+    served.process.stop()
+    unmount_below(served.state_dir)
+    shutil.rmtree(served.state_dir)
+    # Slower than a request's sync_wait (1.5 s), within mount_timeout (4 s).
+    served.servers.slow("nfs1", 3)
+    served.servers.slow("nfs2", 3)
+    served.restart()
+    assert [v["Name"] for v in served.client.ok("List")["Volumes"]] == ["early"]
 
 
 def test_fifty_concurrent_creates(served):
