@@ -21,7 +21,7 @@ ON_REMOVE = ("delete", "retain", "archive")
 SHARE_TYPES = ("nfs", "path")
 TOP_KEYS = (
     "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl", "idle_unmount",
-    "mount_helper", "umount_helper", "log_level", "log_format", "metrics",
+    "lease_ttl", "mount_helper", "umount_helper", "log_level", "log_format", "metrics",
 )  # fmt: skip
 NFS_KEYS = ("type", "servers", "export", "version", "options", "on_remove")
 PATH_KEYS = ("type", "path", "on_remove")
@@ -41,8 +41,10 @@ ENV_TOP = {
     "NFSVOL_STATE_DIR": "state_dir",
     "NFSVOL_LOG_LEVEL": "log_level",
     "NFSVOL_MOUNT_TIMEOUT": "mount_timeout",
+    "NFSVOL_LEASE_TTL": "lease_ttl",
 }
 ENV_SHARE_NAME = "main"
+_NUMBERS = ("mount_timeout", "lease_ttl")
 _HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 
 
@@ -78,6 +80,7 @@ class Config:
     mount_timeout: float = 10.0
     catalog_ttl: float = 5.0
     idle_unmount: float = 30.0
+    lease_ttl: float = 30.0  # a dead host's single-host volume is free this long after
     mount_helper: str = "/sbin/mount.nfs"
     umount_helper: str = "/bin/umount"
     log_level: str = "info"
@@ -155,6 +158,7 @@ def parse_config(
         mount_timeout=_seconds(raw, "mount_timeout", 10.0, problems),
         catalog_ttl=_seconds(raw, "catalog_ttl", 5.0, problems),
         idle_unmount=_seconds(raw, "idle_unmount", 30.0, problems),
+        lease_ttl=_seconds(raw, "lease_ttl", 30.0, problems),
         mount_helper=_abs_path(
             raw.get("mount_helper", "/sbin/mount.nfs"), "mount_helper", problems
         ),
@@ -190,7 +194,7 @@ def config_from_env(env: Mapping[str, str]) -> Config:
         if var in given and key in raw:
             problems.append(f"{var}: {key} is also set in {ENV_CONFIG}; set it in one place")
         elif var in given:
-            raw[key] = _number(given[var]) if key == "mount_timeout" else given[var]
+            raw[key] = _number(given[var]) if key in _NUMBERS else given[var]
     if problems:
         raise ConfigError(
             f"plugin settings have {len(problems)} problem(s):\n  " + "\n  ".join(problems)

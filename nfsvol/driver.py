@@ -26,14 +26,17 @@ from nfsvol.errors import (
     OperationTimeout,
     ShareError,
     VolumeConflict,
+    VolumeHeld,
     VolumeInUse,
     VolumeNotFound,
 )
+from nfsvol.leases import Lease, LeaseStore, Watch, new_token
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
 from nfsvol.validate import VolumeOptions, check_name, parse_volume_options
 
 Clock = Callable[[], datetime]
+LOST = "lost"  # the token of a lease this host no longer holds
 T = TypeVar("T")
 log = logging.getLogger("nfsvol.driver")
 
@@ -92,7 +95,7 @@ class Driver:
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
-        interval = min(max(config.idle_unmount / 2, 1.0), 30.0)
+        interval = min(max(config.idle_unmount / 2, 1.0), 30.0, config.lease_ttl / 3)
         self._janitor = Janitor(self._tidy, interval, enabled=background)
 
     # Docker's verbs.
@@ -137,7 +140,9 @@ class Driver:
             self._refuse_in_use(share.name, name)
             with self._access(share) as catalog:
                 catalog.ensure_layout()
+                self._refuse_held_elsewhere(share, catalog.root, name)
                 self._dispose(share, catalog, name)
+                LeaseStore(catalog.root).drop(name)
             self._state.cache_drop(share.name, name)
             self._state.set_last_error(share.name, name, None)
 
@@ -157,8 +162,21 @@ class Driver:
         share = self.config.share(record.share)
         with self._state.lock(share.name), self._access(share, linger=False) as catalog:
             self._check_on_share(share, catalog, name)
-            attempt.commit()
             users = self._state.users(share.name, name)
+            self._refuse_lost(share, name)
+            lease = None if users else self._take_lease(share, catalog.root, record)
+            # Read before the commit: after it, nothing may wait on the server.
+            holders = LeaseStore(catalog.root).holders(name) if lease else []
+            try:
+                attempt.commit()
+            except Abandoned:
+                if lease is not None:  # Docker was told this Mount failed: hold nothing
+                    LeaseStore(catalog.root).release(name, lease)
+                raise
+            if lease is not None:
+                self._state.set_own_lease(share.name, name, lease, self._now())
+                self._state.set_holders(share.name, name, holders)
+                self._janitor.wake()  # renews it
             users[mount_id] = users.get(mount_id, 0) + 1
             self._state.set_users(share.name, name, users)
             self._unpark(share)
@@ -176,6 +194,8 @@ class Driver:
                 return
             users[mount_id] -= 1
             self._state.set_users(share.name, name, {k: n for k, n in users.items() if n > 0})
+            if not self._state.users(share.name, name):
+                self._drop_lease_quietly(share, name)
             if share.type == "nfs" and not self._state.held_volumes(share.name):
                 self._release_quietly(share)
 
@@ -233,6 +253,8 @@ class Driver:
         # Shares another worker has just read are skipped; linger=False: a
         # restart leaves no share mounted that nobody holds.
         self._sync_shares(self._stale_shares(), wait, linger=False)
+        if any(self._state.own_leases(s) for s in self.config.share_names):
+            self._janitor.wake()  # a restarted plugin renews what it held
 
     def _forget_previous_boot(self) -> None:
         # No container survives a reboot holding a mount, so counts from an
@@ -240,6 +262,8 @@ class Driver:
         for share in self.config.share_names:
             for name in self._state.held_volumes(share):
                 self._state.set_users(share, name, {})
+            for name in self._state.own_leases(share):  # left to expire on the share
+                self._state.set_own_lease(share, name, None)
             self._state.set_mount_record(share, None)
         self._state.set_boot(self._host.boot_id)
 
@@ -386,6 +410,14 @@ class Driver:
         for name in cached - on_share:
             if not self._state.users(share, name):
                 self._state.cache_drop(share, name)
+        self._mirror_holders(share, LeaseStore(catalog.root))
+
+    def _mirror_holders(self, share: str, store: LeaseStore) -> None:
+        leased = store.volumes()
+        for name in leased:
+            self._state.set_holders(share, name, store.holders(name))
+        for name in set(self._state.mirrored_holders(share)) - set(leased):
+            self._state.set_holders(share, name, [])
 
     # Reaching a share.
 
@@ -484,7 +516,8 @@ class Driver:
 
     def _tidy(self) -> bool:
         self.release_idle()
-        return bool(self.idle_shares())
+        held = self.renew_leases()
+        return bool(self.idle_shares()) or held
 
     def idle_shares(self) -> list[str]:
         """Shares left mounted with nobody holding them."""
@@ -504,6 +537,128 @@ class Driver:
     def _release(self, share: Share) -> None:
         self._mounter.unmount(str(self._state.mountpoint(share.name)))
         self._state.set_mount_record(share.name, None)
+
+    # Leases: who holds a volume, across hosts (see nfsvol.leases).
+
+    def _now(self) -> float:
+        return self._clock().timestamp()
+
+    def _grace(self) -> float:
+        # Slack for clock rates and a renewal in flight: a former holder has
+        # stopped renewing and fenced itself before anyone may take over.
+        return max(1.0, self.config.lease_ttl / 10)
+
+    def _take_lease(self, share: Share, root: Path, record: VolumeRecord) -> Lease:
+        """Hold the volume for this host, or raise VolumeHeld naming the holder."""
+        store, now = LeaseStore(root), rfc3339(self._clock())
+        mine = Lease(self._host.name, now, now, self.config.lease_ttl, new_token())
+        if record.options.get("access") != "single-host":
+            return store.hold(record.name, mine)
+        holders = store.holders(record.name)
+        owner = next((h for h in holders if h.file.startswith("owner.")), None)
+        if owner is not None and owner.host != self._host.name:
+            self._refuse_live(share, record.name, owner, "Mount")
+        claimed = store.claim(record.name, mine, owner)
+        if claimed is None:  # another host claimed it between our read and our write
+            raise VolumeHeld(
+                f"volume {record.name!r} (access=single-host) was just claimed by another "
+                "host; retry to see which"
+            )
+        return claimed
+
+    def _refuse_live(self, share: Share, name: str, lease: Lease, verb: str) -> None:
+        """Raise unless this host has watched `lease` go unrenewed for ttl + grace."""
+        watches = self._state.watches(share.name, name)
+        watch, now = watches.get(lease.file), self._now()
+        if watch is None or watch.token != lease.token:
+            watch = watches[lease.file] = Watch(lease.token, now)
+            self._state.set_watches(share.name, name, watches)
+        if watch.expired(lease, now, self._grace()):
+            log.warning("volume %s: lease of host %s expired, taking over", name, lease.host)
+            return
+        wait = watch.remaining(lease, now, self._grace())
+        error = VolumeHeld if verb == "Mount" else VolumeInUse
+        raise error(
+            f"volume {name!r} is held by host {lease.host!r} (since {lease.since}, renewed "
+            f"{lease.renewed}); {verb} refused. If that host is down, its lease expires "
+            f"and the volume is free {wait:.0f}s after its last renewal seen from here; "
+            f"otherwise stop its containers there first"
+        )
+
+    def _refuse_held_elsewhere(self, share: Share, root: Path, name: str) -> None:
+        for lease in LeaseStore(root).holders(name):
+            if lease.host != self._host.name:
+                self._refuse_live(share, name, lease, "Remove")
+
+    def _refuse_lost(self, share: Share, name: str) -> None:
+        own = self._state.own_lease(share.name, name)
+        if own is not None and own[0].token == LOST:
+            raise VolumeHeld(
+                f"volume {name!r} was taken over by another host while this host held it "
+                "(its lease could not be renewed); stop its containers on this host, "
+                "then retry"
+            )
+
+    def _drop_lease_quietly(self, share: Share, name: str) -> None:
+        own = self._state.own_lease(share.name, name)
+        self._state.set_own_lease(share.name, name, None)
+        self._mirror_own(share, name, None)
+        if own is None or own[0].token == LOST:
+            return  # nothing of ours left on the share
+        try:
+            bounded(
+                lambda _: LeaseStore(self._root(share)).release(name, own[0]),
+                self.config.mount_timeout,
+                name=f"lease release on {share.name}",
+            )
+        except (Abandoned, OSError) as exc:
+            # Nobody renews it any more: it expires by itself after lease_ttl.
+            log.warning("volume %s: could not drop its lease: %s", name, exc)
+
+    def _mirror_own(self, share: Share, name: str, lease: Lease | None) -> None:
+        # Our own change shows in Get at once; other hosts' with the next sync.
+        others = [h for h in self._state.holders(share.name, name) if h.host != self._host.name]
+        self._state.set_holders(share.name, name, others + ([lease] if lease else []))
+
+    def renew_leases(self) -> bool:
+        """Renew this host's leases that are due; fence the lost ones. True if any held."""
+        held = False
+        for share in self.config.shares.values():
+            for name in self._state.own_leases(share.name):
+                held = True
+                with contextlib.suppress(NfsvolError), self._state.lock(share.name):
+                    self._renew(share, name)
+        return held
+
+    def _renew(self, share: Share, name: str) -> None:
+        own = self._state.own_lease(share.name, name)
+        if own is None or own[0].token == LOST:
+            return
+        lease, renewed_at = own
+        now = self._now()
+        if now - renewed_at < lease.ttl / 3:
+            return
+        try:
+            renewed = bounded(
+                lambda _: LeaseStore(self._root(share)).renew(name, lease, rfc3339(self._clock())),
+                max(1.0, lease.ttl / 3),
+                name=f"lease renewal on {share.name}",
+            )
+        except (Abandoned, OSError) as exc:
+            log.warning("volume %s: lease renewal failed: %s", name, exc)
+            if now - renewed_at >= lease.ttl:
+                self._fence(share, name, lease, "renewals failed for the whole lease")
+            return
+        if renewed is None:
+            self._fence(share, name, lease, "another host took it over")
+        else:
+            self._state.set_own_lease(share.name, name, renewed, now)
+
+    def _fence(self, share: Share, name: str, lease: Lease, why: str) -> None:
+        """Stop serving a volume whose lease is lost: no new Mount of it here."""
+        log.error("volume %s: lease lost (%s); refusing Mounts of it on this host", name, why)
+        lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
+        self._state.set_own_lease(share.name, name, lost, self._now())
 
     # Per-volume details.
 
@@ -565,7 +720,15 @@ class Driver:
             "mounted": bool(users),
             "users": sorted(users),
             "on_remove": share.on_remove,
+            "access": record.options.get("access", "shared"),
+            "holders": [
+                {"host": h.host, "since": h.since, "renewed": h.renewed}
+                for h in self._state.holders(share.name, record.name)
+            ],
         }
+        own = self._state.own_lease(share.name, record.name)
+        if own is not None and own[0].token == LOST:
+            status["lease"] = "lost: another host took the volume over; stop its containers here"
         last_error = self._state.last_error(share.name, record.name)
         if last_error:
             status["last_error"] = last_error  # the last failed Mount here, with its time

@@ -50,6 +50,10 @@ class VolumeInUse(NfsvolError):
     """The volume is mounted on this host and cannot be removed."""
 
 
+class VolumeHeld(NfsvolError):
+    """A single-host volume is held by another host whose lease has not expired."""
+
+
 class UnsafePath(NfsvolError):
     """A path on the share is a symlink or otherwise escapes the share."""
 

@@ -7,6 +7,9 @@
     state_dir/mounts/<share>.json       which server the share is mounted from
     state_dir/cache/<share>/<vol>.json  mirror of the share's metadata
     state_dir/errors/<share>/<vol>.json the last failed Mount of the volume here
+    state_dir/leases/<share>/<vol>.json this host's lease on the volume
+    state_dir/watch/<share>/<vol>.json  other hosts' leases as seen from here
+    state_dir/holders/<share>/<vol>.json every host's lease, mirrored for Get
 
 Every file is replaced atomically and fsynced, so a `kill -9` at any
 moment leaves either the old or the new counts, never a torn file.
@@ -22,6 +25,7 @@ from typing import Any
 from nfsvol import fsutil
 from nfsvol.catalog import VolumeRecord
 from nfsvol.errors import OperationTimeout
+from nfsvol.leases import Lease, Watch
 
 
 class HostState:
@@ -33,7 +37,8 @@ class HostState:
         self._lock_timeout = lock_timeout
         for share in shares:
             subs = ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share)
-            for sub in (*subs, "errors/" + share):
+            leases = ("leases/" + share, "watch/" + share, "holders/" + share)
+            for sub in (*subs, "errors/" + share, *leases):
                 (state_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o700)
 
@@ -155,3 +160,59 @@ class HostState:
         marker.touch()
         now = time.time() if when is None else when
         os.utime(marker, (now, now))
+
+    # Leases (see nfsvol.leases): ours, what we watch of others', a mirror for Get.
+
+    def own_lease(self, share: str, name: str) -> tuple[Lease, float] | None:
+        """This host's lease on the volume and when (local clock) it was last renewed."""
+        data = fsutil.read_json(self.root / "leases" / share / f"{name}.json")
+        if data is None:
+            return None
+        return Lease.from_json(data["lease"], data["file"]), float(data["renewed_at"])
+
+    def set_own_lease(self, share: str, name: str, lease: Lease | None, at: float = 0.0) -> None:
+        """Remember our lease and its last successful renewal; None forgets it."""
+        path = self.root / "leases" / share / f"{name}.json"
+        if lease is None:
+            fsutil.remove_file(path)
+        else:
+            data = {"lease": lease.to_json(), "file": lease.file, "renewed_at": at}
+            fsutil.write_json(path, data)
+
+    def own_leases(self, share: str) -> list[str]:
+        """Volumes of `share` this host has a lease on."""
+        names = os.listdir(f"{self._dir}/leases/{share}")
+        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
+
+    def watches(self, share: str, name: str) -> dict[str, Watch]:
+        """Lease file -> what this host has watched of it."""
+        data = fsutil.read_json(self.root / "watch" / share / f"{name}.json") or {}
+        return {file: Watch(w["token"], float(w["first_seen"])) for file, w in data.items()}
+
+    def set_watches(self, share: str, name: str, watches: dict[str, Watch]) -> None:
+        """Replace the watches of one volume; none deletes the file."""
+        path = self.root / "watch" / share / f"{name}.json"
+        if watches:
+            data = {f: {"token": w.token, "first_seen": w.first_seen} for f, w in watches.items()}
+            fsutil.write_json(path, data, durable=False)  # lost: the watch restarts, safely
+        else:
+            fsutil.remove_file(path)
+
+    def holders(self, share: str, name: str) -> list[Lease]:
+        """Every host's lease on the volume, as last read from the share."""
+        data = fsutil.read_json(f"{self._dir}/holders/{share}/{name}.json") or []
+        return [Lease.from_json(item, item.get("file", "")) for item in data]
+
+    def set_holders(self, share: str, name: str, leases: list[Lease]) -> None:
+        """Mirror the share's leases of one volume (none deletes the file)."""
+        path = self.root / "holders" / share / f"{name}.json"
+        if leases:
+            data = [{**lease.to_json(), "file": lease.file} for lease in leases]
+            fsutil.write_json(path, data, durable=False)
+        else:
+            fsutil.remove_file(path)
+
+    def mirrored_holders(self, share: str) -> list[str]:
+        """Volumes with a mirrored lease."""
+        names = os.listdir(f"{self._dir}/holders/{share}")
+        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]

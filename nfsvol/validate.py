@@ -12,7 +12,8 @@ NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 # inside NAME_MAX (255) on the share.
 NAME_MAX = 200
 
-VOLUME_OPTIONS = ("share", "uid", "gid", "mode")
+VOLUME_OPTIONS = ("share", "uid", "gid", "mode", "access")
+ACCESS_MODES = ("shared", "single-host")
 ID_MAX = 2**32 - 2  # (uid_t)-1 means "no change" to chown; refuse it.
 # ASCII digits only: str.isdigit() also takes '²' and fullwidth digits, which
 # int() then rejects or silently reads; ten digits bound int()'s work.
@@ -27,6 +28,7 @@ class VolumeOptions:
     uid: int | None = None
     gid: int | None = None
     mode: int | None = None
+    access: str = "shared"
 
     def as_dict(self) -> dict[str, str]:
         """Options as stored in metadata and compared on a repeated Create."""
@@ -37,6 +39,8 @@ class VolumeOptions:
             out["gid"] = str(self.gid)
         if self.mode is not None:
             out["mode"] = f"{self.mode:04o}"
+        if self.access != "shared":  # volumes made before access existed stay equal
+            out["access"] = self.access
         return out
 
 
@@ -77,6 +81,7 @@ def parse_volume_options(
         uid=_owner_id(opts, "uid"),
         gid=_owner_id(opts, "gid"),
         mode=_mode(opts),
+        access=_access(opts),
     )
 
 
@@ -111,6 +116,18 @@ def _mode(opts: Mapping[str, object]) -> int | None:
             "use three or four octal digits such as 0755 or 2775 (no setuid bit)"
         )
     return int(text, 8)
+
+
+def _access(opts: Mapping[str, object]) -> str:
+    text = _text(opts, "access")
+    if text is None:
+        return "shared"
+    if text not in ACCESS_MODES:
+        raise InvalidOption(
+            f"option access={shown(text)} is not an access mode; use shared (any number "
+            "of hosts at once, the default) or single-host (one host at a time)"
+        )
+    return text
 
 
 # NFS mount options an operator may put in a share's `options`. Anything

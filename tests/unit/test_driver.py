@@ -316,7 +316,9 @@ def test_get_reports_status_for_inspect(world):
         "share": "main", "type": "nfs", "created_by": "a", "options": {"share": "main"},
         "mounted": True, "users": ["c1"], "on_remove": "delete", "server": "nfs1",
         "servers": ["nfs1", "nfs2"], "export": "/srv/docker", "version": "4.1",
-        "nfs_options": "vers=4.1,nosuid,nodev,hard,timeo=600",
+        "nfs_options": "vers=4.1,nosuid,nodev,hard,timeo=600", "access": "shared",
+        "holders": [{"host": "a", "since": "2026-11-29T12:00:00Z",
+                     "renewed": "2026-11-29T12:00:00Z"}],
     }  # fmt: skip
 
 

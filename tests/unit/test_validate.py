@@ -49,6 +49,8 @@ def test_refuses_bad_names(name, fragment):
         ({"mode": "0750"}, VolumeOptions(share="main", mode=0o750)),
         ({"mode": "755"}, VolumeOptions(share="main", mode=0o755)),
         ({"mode": "2775"}, VolumeOptions(share="main", mode=0o2775)),
+        ({"access": "shared"}, VolumeOptions(share="main")),
+        ({"access": "single-host"}, VolumeOptions(share="main", access="single-host")),
     ],
 )
 def test_parses_volume_options(opts, expected):
@@ -77,6 +79,9 @@ def test_parses_volume_options(opts, expected):
         ({"uid": "9" * 5000}, "uid='99999"),  # and cut short, see below
         ({"uid": "0,suid"}, "uid='0,suid' is not a numeric id"),
         ({"mode": "07777"}, "mode='07777'"),
+        ({"access": "exclusive"}, "access='exclusive' is not an access mode; use shared"),
+        ({"access": "Single-Host"}, "access='Single-Host' is not an access mode"),
+        ({"access": ""}, "access='' is not an access mode"),
     ],
 )
 def test_refuses_bad_volume_options(opts, fragment):
@@ -90,6 +95,8 @@ def test_options_round_trip_through_metadata():
     """as_dict is what a repeated Create is compared against."""
     options = VolumeOptions(share="main", uid=1, gid=2, mode=0o750)
     assert options.as_dict() == {"share": "main", "uid": "1", "gid": "2", "mode": "0750"}
+    single = VolumeOptions(share="main", access="single-host")
+    assert single.as_dict() == {"share": "main", "access": "single-host"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,148 @@
+"""Leases across hosts: holders, single-host access, takeover after expiry, fencing."""
+
+import subprocess
+
+import pytest
+
+from nfsvol.errors import VolumeHeld, VolumeInUse
+from nfsvol.leases import Lease, LeaseStore
+
+TTL = 30.0
+GRACE = 3.0  # lease_ttl / 10
+SINGLE = {"share": "scratch", "access": "single-host"}
+SHARED = {"share": "scratch"}
+
+
+def holders(driver, name):
+    return [h["host"] for h in driver.get(name).status["holders"]]
+
+
+def lease_files(world, name):
+    folder = world.scratch / ".nfsvol" / "leases" / name
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_shared_volumes_list_every_holder_on_every_host(world):
+    """Both hosts hold a shared volume; each Get shows both once the catalog is synced."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("data", SHARED)
+    a.mount("data", "c1")
+    b.mount("data", "c2")
+    assert holders(b, "data") == ["a", "b"]  # b read the share's leases when it synced
+    world.clock.advance(a.config.catalog_ttl + 1)
+    a.list_volumes()
+    assert holders(a, "data") == ["a", "b"]
+    assert lease_files(world, "data") == ["a.json", "b.json"]
+    b.unmount("data", "c2")
+    assert lease_files(world, "data") == ["a.json"]
+    assert holders(b, "data") == ["a"]
+
+
+def test_remove_is_refused_while_another_host_holds_the_volume(world):
+    """docker volume rm on b names host a; after a's last Unmount it works."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("data", SHARED)
+    a.mount("data", "c1")
+    b.list_volumes()
+    with pytest.raises(VolumeInUse, match="held by host 'a'.*Remove refused"):
+        b.remove("data")
+    assert (world.scratch / "data").is_dir()
+    a.unmount("data", "c1")
+    b.remove("data")
+    assert lease_files(world, "data") == []
+
+
+def test_single_host_refuses_a_second_host_until_the_lease_expires(world):
+    """b is refused while a renews; once a stops renewing, b takes over after ttl + grace."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("db", SINGLE)
+    assert a.mount("db", "c1") == str(world.scratch / "db")
+    b.list_volumes()
+    with pytest.raises(VolumeHeld, match="held by host 'a'.*free 33s after"):
+        b.mount("db", "c2")
+    for _ in range(6):  # a stays alive for two ttls, renewing every ttl/3
+        world.clock.advance(TTL / 3)
+        a.renew_leases()
+        with pytest.raises(VolumeHeld):
+            b.mount("db", "c2")
+    # a dies: no more renewals. b must watch the same token for ttl + grace.
+    world.clock.advance(TTL + GRACE - 1)
+    with pytest.raises(VolumeHeld, match="free 1s after"):
+        b.mount("db", "c2")
+    world.clock.advance(1)
+    assert b.mount("db", "c2") == str(world.scratch / "db")
+    assert holders(b, "db") == ["b"]
+    assert lease_files(world, "db") == ["owner.2.json"]
+
+
+def test_a_former_holder_learns_it_lost_and_stops_serving(world):
+    """a (cut off, not dead) finds b's newer lease at its next renewal: Mounts refused."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("db", SINGLE)
+    a.mount("db", "c1")
+    b.list_volumes()
+    with pytest.raises(VolumeHeld):
+        b.mount("db", "c2")
+    world.clock.advance(TTL + GRACE)  # a did not renew: partitioned
+    b.mount("db", "c2")
+    a.renew_leases()
+    assert "lost" in a.get("db").status["lease"]
+    with pytest.raises(VolumeHeld, match="taken over by another host"):
+        a.mount("db", "c3")
+    assert [lease.host for lease in LeaseStore(world.scratch).holders("db")] == ["b"]
+    a.unmount("db", "c1")  # its container stopped: a holds nothing, b's lease stays
+    assert [lease.host for lease in LeaseStore(world.scratch).holders("db")] == ["b"]
+    assert "lease" not in a.get("db").status
+
+
+def test_renewals_failing_for_a_whole_ttl_fence_the_holder(world):
+    """A holder that cannot write its lease for ttl stops serving before anyone takes over."""
+    a = world.driver("a")
+    a.create("db", SINGLE)
+    a.mount("db", "c1")
+    folder = world.scratch / ".nfsvol" / "leases" / "db"
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    try:
+        world.clock.advance(TTL / 3)
+        a.renew_leases()  # failed, but not for long yet
+        assert "lease" not in a.get("db").status
+        world.clock.advance(TTL - TTL / 3)
+        a.renew_leases()
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert "lost" in a.get("db").status["lease"]
+
+
+def test_a_holder_that_restarts_keeps_and_renews_its_lease(world):
+    """kill -9 and restart: the new process renews the same lease, so b stays refused."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("db", SINGLE)
+    a.mount("db", "c1")
+    restarted = world.driver("a")
+    b.list_volumes()
+    for _ in range(6):
+        world.clock.advance(TTL / 3)
+        restarted.renew_leases()
+        with pytest.raises(VolumeHeld):
+            b.mount("db", "c2")
+
+
+def test_two_hosts_racing_for_an_expired_lease_one_wins(world):
+    """Exclusive creation of the next owner file: exactly one claim succeeds."""
+    store = LeaseStore(world.scratch)
+    old = store.claim("db", Lease("a", "t0", "t0", TTL, "x"), None)
+    assert old is not None
+    won = store.claim("db", Lease("b", "t1", "t1", TTL, "y"), old)
+    lost = store.claim("db", Lease("c", "t1", "t1", TTL, "z"), old)
+    assert won is not None and lost is None
+    assert [h.host for h in store.holders("db")] == ["b"]
+    assert store.renew("db", old, "t2") is None  # a finds it lost
+    assert store.renew("db", won, "t2") is not None
+
+
+def test_single_host_is_fixed_at_create(world):
+    """A repeated Create with another access mode is a conflict, as any option change is."""
+    a = world.driver("a")
+    a.create("db", SINGLE)
+    with pytest.raises(Exception, match="already exists with options"):
+        a.create("db", SHARED)
