@@ -30,6 +30,7 @@ from nfsvol.errors import (
     VolumeInUse,
     VolumeNotFound,
 )
+from nfsvol.fence import Fencer
 from nfsvol.leases import Lease, LeaseStore, Watch, new_token
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
@@ -82,6 +83,7 @@ class Driver:
         sync_wait: float = 1.5,
         share_slots: int = 64,
         background: bool = True,
+        fencer: Fencer | None = None,
     ) -> None:
         self.config = config
         self._mounter = mounter
@@ -89,6 +91,7 @@ class Driver:
         self._host = host
         self._clock = clock
         self._sync_wait = sync_wait
+        self._fencer = fencer or Fencer()
         # Request threads that may wait on shares at once; the rest stay free
         # for Get, List and Path however many Mounts a dead server holds up.
         self._share_slots = threading.BoundedSemaphore(share_slots)
@@ -655,10 +658,18 @@ class Driver:
             self._state.set_own_lease(share.name, name, renewed, now)
 
     def _fence(self, share: Share, name: str, lease: Lease, why: str) -> None:
-        """Stop serving a volume whose lease is lost: no new Mount of it here."""
-        log.error("volume %s: lease lost (%s); refusing Mounts of it on this host", name, why)
+        """Stop serving a volume whose lease is lost: kill its users, refuse new Mounts.
+
+        Another host may take the volume over once the lease has gone
+        unrenewed for ttl + grace; by then nothing here may write to it.
+        """
         lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
         self._state.set_own_lease(share.name, name, lost, self._now())
+        killed = self._fencer.stop(str(self._root(share) / name))
+        log.error(
+            "volume %s: lease lost (%s); killed its users %s and refusing Mounts of it here",
+            name, why, killed,
+        )  # fmt: skip
 
     # Per-volume details.
 

@@ -11,7 +11,8 @@ class MountEntry:
     """One line of mountinfo: what is mounted where, and how."""
 
     mount_id: int
-    root: str
+    device: str  # major:minor of the filesystem
+    root: str  # the directory of that filesystem mounted here
     mount_point: str
     options: tuple[str, ...]
     fstype: str
@@ -34,6 +35,7 @@ def parse_line(line: str) -> MountEntry:
         raise ValueError(f"mountinfo line is truncated: {line!r}")
     return MountEntry(
         mount_id=int(fields[0]),
+        device=fields[2],
         root=unescape(fields[3]),
         mount_point=unescape(fields[4]),
         options=tuple(fields[5].split(",")),

@@ -1,11 +1,13 @@
 """Leases across hosts: holders, single-host access, takeover after expiry, fencing."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from nfsvol.errors import VolumeHeld, VolumeInUse
 from nfsvol.leases import Lease, LeaseStore
+from tests.support.namespaces import user_of
 
 TTL = 30.0
 GRACE = 3.0  # lease_ttl / 10
@@ -76,16 +78,18 @@ def test_single_host_refuses_a_second_host_until_the_lease_expires(world):
 
 
 def test_a_former_holder_learns_it_lost_and_stops_serving(world):
-    """a (cut off, not dead) finds b's newer lease at its next renewal: Mounts refused."""
+    """a (cut off, not dead) finds b's newer lease: its writer is killed, Mounts refused."""
     a, b = world.driver("a"), world.driver("b")
     a.create("db", SINGLE)
-    a.mount("db", "c1")
+    path = a.mount("db", "c1")
     b.list_volumes()
     with pytest.raises(VolumeHeld):
         b.mount("db", "c2")
     world.clock.advance(TTL + GRACE)  # a did not renew: partitioned
     b.mount("db", "c2")
-    a.renew_leases()
+    with user_of(Path(path), world.tmp / "container") as writer:
+        a.renew_leases()
+        assert writer.wait(timeout=10) == -9
     assert "lost" in a.get("db").status["lease"]
     with pytest.raises(VolumeHeld, match="taken over by another host"):
         a.mount("db", "c3")

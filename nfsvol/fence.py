@@ -1,0 +1,87 @@
+"""Fencing: stop the processes on this host that use a volume it no longer holds.
+
+A container sees its volume as a bind mount in its own mount namespace:
+the same filesystem (major:minor) as the share, rooted at the volume's
+directory. So the users of a volume are the processes whose namespace has
+such a mount, found through /proc without asking dockerd (which may be
+the thing that is stuck).
+"""
+
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from nfsvol import mountinfo
+
+log = logging.getLogger("nfsvol.fence")
+
+
+class Fencer:
+    """Finds and kills the processes using a directory through a bind mount."""
+
+    def __init__(self, proc: str = "/proc", kill: Callable[[int, int], None] = os.kill) -> None:
+        self._proc = Path(proc)
+        self._kill = kill
+
+    def users(self, path: str) -> list[int]:
+        """PIDs in other mount namespaces that have `path` (or below it) mounted."""
+        own = mountinfo.read(str(self._proc / "self" / "mountinfo"))
+        holder = _containing_mount(own, path)
+        if holder is None:
+            return []
+        rel = os.path.relpath(path, holder.mount_point)
+        target = os.path.normpath(os.path.join(holder.root, rel))
+        own_ns = _namespace(self._proc / "self")
+        verdicts: dict[str, bool] = {}  # namespace -> uses the volume; read once each
+        pids = []
+        for entry in self._proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            ns = _namespace(entry)
+            if ns is None or ns == own_ns:
+                continue
+            if ns not in verdicts:
+                verdicts[ns] = _mounts(entry, holder.device, target)
+            if verdicts[ns]:
+                pids.append(int(entry.name))
+        return sorted(pids)
+
+    def stop(self, path: str) -> list[int]:
+        """SIGKILL every user of `path`; return their PIDs."""
+        pids = self.users(path)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                self._kill(pid, signal.SIGKILL)
+        return pids
+
+
+def _containing_mount(
+    entries: list[mountinfo.MountEntry], path: str
+) -> mountinfo.MountEntry | None:
+    inside = [
+        e
+        for e in entries
+        if path == e.mount_point or path.startswith(e.mount_point.rstrip("/") + "/")
+    ]
+    return max(inside, key=lambda e: len(e.mount_point), default=None)
+
+
+def _namespace(pid_dir: Path) -> str | None:
+    try:
+        return os.readlink(pid_dir / "ns" / "mnt")
+    except OSError:
+        return None  # gone, or a kernel thread
+
+
+def _mounts(pid_dir: Path, device: str, target: str) -> bool:
+    try:
+        entries = mountinfo.read(str(pid_dir / "mountinfo"))
+    except (OSError, ValueError):
+        return False
+    return any(
+        e.device == device and (e.root == target or e.root.startswith(target + "/"))
+        for e in entries
+    )
