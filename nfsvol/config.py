@@ -21,7 +21,8 @@ ON_REMOVE = ("delete", "retain", "archive")
 SHARE_TYPES = ("nfs", "path")
 TOP_KEYS = (
     "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl", "idle_unmount",
-    "lease_ttl", "mount_helper", "umount_helper", "log_level", "log_format", "metrics",
+    "lease_ttl", "health_interval", "mount_helper", "umount_helper", "log_level", "log_format",
+    "metrics",
 )  # fmt: skip
 NFS_KEYS = ("type", "servers", "export", "version", "options", "on_remove")
 PATH_KEYS = ("type", "path", "on_remove")
@@ -81,6 +82,7 @@ class Config:
     catalog_ttl: float = 5.0
     idle_unmount: float = 30.0
     lease_ttl: float = 30.0  # a dead host's single-host volume is free this long after
+    health_interval: float = 15.0  # seconds between probes of each mounted share
     mount_helper: str = "/sbin/mount.nfs"
     umount_helper: str = "/bin/umount"
     log_level: str = "info"
@@ -159,6 +161,7 @@ def parse_config(
         catalog_ttl=_seconds(raw, "catalog_ttl", 5.0, problems),
         idle_unmount=_seconds(raw, "idle_unmount", 30.0, problems),
         lease_ttl=_seconds(raw, "lease_ttl", 30.0, problems),
+        health_interval=_seconds(raw, "health_interval", 15.0, problems),
         mount_helper=_abs_path(
             raw.get("mount_helper", "/sbin/mount.nfs"), "mount_helper", problems
         ),

@@ -31,13 +31,13 @@ from nfsvol.errors import (
     VolumeNotFound,
 )
 from nfsvol.fence import Fencer
-from nfsvol.leases import Lease, LeaseStore, Watch, new_token
+from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
+from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
 from nfsvol.validate import VolumeOptions, check_name, parse_volume_options
 
 Clock = Callable[[], datetime]
-LOST = "lost"  # the token of a lease this host no longer holds
 T = TypeVar("T")
 log = logging.getLogger("nfsvol.driver")
 
@@ -84,6 +84,7 @@ class Driver:
         share_slots: int = 64,
         background: bool = True,
         fencer: Fencer | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.config = config
         self._mounter = mounter
@@ -92,13 +93,16 @@ class Driver:
         self._clock = clock
         self._sync_wait = sync_wait
         self._fencer = fencer or Fencer()
+        self._prober = prober or Prober()
         # Request threads that may wait on shares at once; the rest stay free
         # for Get, List and Path however many Mounts a dead server holds up.
         self._share_slots = threading.BoundedSemaphore(share_slots)
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
-        interval = min(max(config.idle_unmount / 2, 1.0), 30.0, config.lease_ttl / 3)
+        interval = min(
+            max(config.idle_unmount / 2, 1.0), 30.0, config.lease_ttl / 3, config.health_interval
+        )
         self._janitor = Janitor(self._tidy, interval, enabled=background)
 
     # Docker's verbs.
@@ -520,7 +524,8 @@ class Driver:
     def _tidy(self) -> bool:
         self.release_idle()
         held = self.renew_leases()
-        return bool(self.idle_shares()) or held
+        mounted = self.check_health()
+        return bool(self.idle_shares()) or held or mounted
 
     def idle_shares(self) -> list[str]:
         """Shares left mounted with nobody holding them."""
@@ -671,6 +676,49 @@ class Driver:
             name, why, killed,
         )  # fmt: skip
 
+    # Health: a background probe of every mounted share.
+
+    def check_health(self) -> bool:
+        """Probe each mounted nfs share that is due; True if any is mounted."""
+        mounted = False
+        for share in self.config.shares.values():
+            if share.type != "nfs":
+                continue
+            if self._state.mount_record(share.name) is None:
+                self._state.set_health(share.name, None)
+                continue
+            mounted = True
+            previous = self._state.health(share.name)
+            if previous and self._now() - previous.checked < self.config.health_interval:
+                continue
+            root = str(self._state.mountpoint(share.name))
+            state, detail = self._prober.probe(root, "ro" in share.options, self._probe_timeout())
+            health = verdict(previous, state, detail, self._now())
+            self._state.set_health(share.name, health)
+            if previous is None or previous.state != state:
+                log.log(
+                    logging.INFO if state == OK else logging.WARNING,
+                    "share %s is %s %s", share.name, state, detail,
+                )  # fmt: skip
+            if state in (STALE, UNREACHABLE):
+                self._recover(share, state)
+        return mounted
+
+    def _probe_timeout(self) -> float:
+        return min(self.config.mount_timeout, self.config.health_interval)
+
+    def _recover(self, share: Share, state: str) -> None:
+        """Detach a stale or hung share nobody holds: the next Mount mounts it afresh.
+
+        A stale one held by containers is replaced by the next Mount (see
+        _ensure_reachable); a hung one held by containers is only reported.
+        """
+        with contextlib.suppress(NfsvolError), self._state.lock(share.name):
+            if not self._state.held_volumes(share.name):
+                log.warning("share %s is %s and unused: detaching it", share.name, state)
+                self._release_quietly(share)
+                self._state.set_health(share.name, None)
+
     # Per-volume details.
 
     def _new_record(self, name: str, options: VolumeOptions) -> VolumeRecord:
@@ -737,6 +785,9 @@ class Driver:
                 for h in self._state.holders(share.name, record.name)
             ],
         }
+        health = self._state.health(share.name) if share.type == "nfs" else None
+        if health is not None:
+            status["health"] = health.to_json()
         own = self._state.own_lease(share.name, record.name)
         if own is not None and own[0].token == LOST:
             status["lease"] = "lost: another host took the volume over; stop its containers here"

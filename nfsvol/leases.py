@@ -25,6 +25,7 @@ from typing import Any
 from nfsvol import fsutil
 from nfsvol.catalog import META_DIR
 
+LOST = "lost"  # the token this host records for a lease it no longer holds
 _OWNER_RE = re.compile(r"owner\.([0-9]{1,12})\.json")
 
 

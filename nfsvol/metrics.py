@@ -141,12 +141,20 @@ class HeldCollector:
         )
         volumes = GaugeMetricFamily("nfsvol_volumes_held", "Volumes held here", labels=["share"])
         mounted = GaugeMetricFamily("nfsvol_share_mounted", "Share mounted here", labels=["share"])
+        healthy = GaugeMetricFamily(
+            "nfsvol_share_healthy",
+            "1 if the last probe of the share's mount here was ok, 0 if not",
+            labels=["share", "state"],
+        )
         for share in self._shares:
             names = self._state.held_volumes(share)
             holds.add_metric([share], sum(len(self._state.users(share, n)) for n in names))
             volumes.add_metric([share], len(names))
             mounted.add_metric([share], int(self._state.mount_record(share) is not None))
-        yield from (holds, volumes, mounted)
+            health = self._state.health(share)
+            if health is not None:
+                healthy.add_metric([share, health.state], int(health.state == "ok"))
+        yield from (holds, volumes, mounted, healthy)
 
 
 def prepare_dir(directory: Path) -> None:

@@ -10,6 +10,7 @@
     state_dir/leases/<share>/<vol>.json this host's lease on the volume
     state_dir/watch/<share>/<vol>.json  other hosts' leases as seen from here
     state_dir/holders/<share>/<vol>.json every host's lease, mirrored for Get
+    state_dir/health/<share>.json       the last probe of the share's mount
 
 Every file is replaced atomically and fsynced, so a `kill -9` at any
 moment leaves either the old or the new counts, never a torn file.
@@ -25,6 +26,7 @@ from typing import Any
 from nfsvol import fsutil
 from nfsvol.catalog import VolumeRecord
 from nfsvol.errors import OperationTimeout
+from nfsvol.health import Health
 from nfsvol.leases import Lease, Watch
 
 
@@ -36,7 +38,7 @@ class HostState:
         self._dir = str(state_dir)  # hot-path reads build plain strings, not Paths
         self._lock_timeout = lock_timeout
         for share in shares:
-            subs = ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share)
+            subs = ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share, "health")
             leases = ("leases/" + share, "watch/" + share, "holders/" + share)
             for sub in (*subs, "errors/" + share, *leases):
                 (state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -216,3 +218,18 @@ class HostState:
         """Volumes with a mirrored lease."""
         names = os.listdir(f"{self._dir}/holders/{share}")
         return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
+
+    # Share health, from the background probe (see nfsvol.health).
+
+    def health(self, share: str) -> Health | None:
+        """The last probe's verdict on the share's mount here, if it is mounted."""
+        data = fsutil.read_json(f"{self._dir}/health/{share}.json")
+        return None if data is None else Health.from_json(data)
+
+    def set_health(self, share: str, health: Health | None) -> None:
+        """Record (or, with None, forget) the share's health."""
+        path = self.root / "health" / f"{share}.json"
+        if health is None:
+            fsutil.remove_file(path)
+        else:
+            fsutil.write_json(path, health.to_json(), durable=False)

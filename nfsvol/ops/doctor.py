@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
 from nfsvol.errors import NfsvolError, OperationTimeout
+from nfsvol.leases import LOST
 from nfsvol.mounter import Mounter, run
 from nfsvol.ops.probe import answers, share_root, timed, volume_dirs
 from nfsvol.state import HostState
@@ -97,6 +98,7 @@ class Doctor:
             if share.type == "nfs":
                 issues += self._mount(share)
             issues += self._holders(share)
+            issues += self._lost_leases(share)
             try:
                 with share_root(share, self._mounter, self._scratch) as root:
                     issues += self._catalog(share, root)
@@ -146,6 +148,18 @@ class Doctor:
             elif not running:
                 detail = f"held by {ids}, but no running container uses it; --fix forgets them"
                 issues.append(Issue("vanished-holder", share.name, name, detail, True))
+        return issues
+
+    def _lost_leases(self, share: Share) -> list[Issue]:
+        issues = []
+        for name in sorted(self._state.own_leases(share.name)):
+            own = self._state.own_lease(share.name, name)
+            if own is not None and own[0].token == LOST:
+                detail = (
+                    "another host took this single-host volume over; its users here were "
+                    "killed and Mounts are refused until its last container here stops"
+                )
+                issues.append(Issue("lease-lost", share.name, name, detail))
         return issues
 
     def _catalog(self, share: Share, root: Path) -> list[Issue]:

@@ -7,14 +7,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from nfsvol.catalog import ShareCatalog
+from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
 from nfsvol.errors import NfsvolError
+from nfsvol.leases import Lease, LeaseStore
 from nfsvol.mounter import Mounter
 from nfsvol.ops.probe import du_bytes, share_root, timed
 from nfsvol.state import HostState
 
-COLUMNS = ("NAME", "SHARE", "CREATED_BY", "CREATED_AT", "USERS")
+COLUMNS = ("NAME", "SHARE", "CREATED_BY", "CREATED_AT", "USERS", "HOSTS")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Listed:
     users: tuple[str, ...]  # mount IDs holding it on this host
     size: int | None = None  # bytes; None when not asked for or not known
     size_error: str = ""
+    hosts: tuple[str, ...] = ()  # hosts with a lease on it, read from the share
+    access: str = "shared"
+    health: str = ""  # the share's mount here, as the plugin's monitor last saw it
 
 
 class Progress:
@@ -87,12 +91,24 @@ class Lister:
             catalog = ShareCatalog(root)
             names = sorted(timed(catalog.names, self._timeout, f"share {share.name}"))
             records = [timed(functools.partial(catalog.read, n), self._timeout, n) for n in names]
-            listed = [self._row(share, r.name, r.created_by, r.created_at) for r in records if r]
+            leases = LeaseStore(root)
+            leased = set(timed(leases.volumes, self._timeout, f"share {share.name}"))
+            listed = [
+                self._row(share, r, leases.holders(r.name) if r.name in leased else [])
+                for r in records
+                if r
+            ]
             return self._sized(root, listed) if sizes else listed
 
-    def _row(self, share: Share, name: str, by: str, at: str) -> Listed:
-        users = self._state.users(share.name, name) if self._state else {}
-        return Listed(name, share.name, by, at, tuple(sorted(users)))
+    def _row(self, share: Share, record: VolumeRecord, leases: list[Lease]) -> Listed:
+        users = self._state.users(share.name, record.name) if self._state else {}
+        health = self._state.health(share.name) if self._state else None
+        return Listed(
+            record.name, share.name, record.created_by, record.created_at, tuple(sorted(users)),
+            hosts=tuple(sorted(lease.host for lease in leases)),
+            access=record.options.get("access", "shared"),
+            health=health.state if health else "",
+        )  # fmt: skip
 
     def _sized(self, root: Path, listed: list[Listed]) -> list[Listed]:
         out = []
@@ -127,7 +143,8 @@ def table(rows: list[Listed], sizes: bool) -> str:
     header = [*COLUMNS, "SIZE"] if sizes else list(COLUMNS)
     cells = [header]
     for r in rows:
-        line = [r.name, r.share, r.created_by or "-", r.created_at, str(len(r.users))]
+        hosts = ",".join(r.hosts) or "-"
+        line = [r.name, r.share, r.created_by or "-", r.created_at, str(len(r.users)), hosts]
         cells.append([*line, human_size(r.size, r.size_error)] if sizes else line)
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
@@ -140,6 +157,7 @@ def as_json(rows: list[Listed], sizes: bool) -> str:
     for r in rows:
         item: dict[str, Any] = asdict(r)
         item["users"] = list(r.users)
+        item["hosts"] = list(r.hosts)
         if not sizes:
             del item["size"], item["size_error"]
         out.append(item)

@@ -4,6 +4,7 @@ import hashlib
 import json
 import subprocess
 
+from nfsvol.leases import LOST
 from tests.fakes.servers import mounted_below
 
 
@@ -109,3 +110,18 @@ def test_held_volumes_on_an_unmounted_share_are_named(host):
     result = host.nfsvol("doctor")
     assert result.returncode == 1
     assert "held-not-mounted" in result.stdout and "busy" in result.stdout
+
+
+def test_a_lost_lease_is_reported(host):
+    """A single-host volume taken over by another host shows as lease-lost."""
+    client = host.start_plugin()
+    client.ok("Create", Name="db", Opts={"access": "single-host"})
+    client.ok("Mount", Name="db", ID="c1")
+    host.plugin.kill()
+    assert "lease-lost" not in kinds(host.nfsvol("doctor").stdout)
+    own = host.state_dir / "leases" / "main" / "db.json"
+    data = json.loads(own.read_text())
+    data["lease"]["token"] = LOST  # what the plugin records when it is fenced
+    own.write_text(json.dumps(data))
+    result = host.nfsvol("doctor")
+    assert "lease-lost" in kinds(result.stdout), result.stdout

@@ -3,6 +3,7 @@
 import json
 import re
 import socket
+import subprocess
 import time
 
 from tests.ops.conftest import host_config
@@ -95,3 +96,25 @@ def test_inspect_shows_the_last_mount_error_with_its_time(host):
     status = client.ok("Get", Name="data")["Volume"]["Status"]
     assert status["last_error"]["error"] in err
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["last_error"]["time"])
+
+
+def test_share_health_shows_in_metrics_and_inspect(host):
+    """The background monitor probes the mounted share; a read-only remount is noticed."""
+    sock = host.tmp / "run" / "metrics.sock"
+    client = served(host, metrics={"socket": str(sock)}, health_interval=1)
+    client.ok("Create", Name="data")
+    client.ok("Mount", Name="data", ID="c1")
+    deadline = time.monotonic() + 15
+    while sample(scrape(sock), "nfsvol_share_healthy", share="main", state="ok") != 1:
+        assert time.monotonic() < deadline, scrape(sock)
+        time.sleep(0.2)
+    subprocess.run(
+        ["mount", "-o", "remount,ro,bind", str(host.state_dir / "mnt" / "main")], check=True
+    )
+    started = time.monotonic()
+    while client.ok("Get", Name="data")["Volume"]["Status"]["health"]["state"] != "read-only":
+        assert time.monotonic() - started < 15, client.ok("Get", Name="data")
+        time.sleep(0.2)
+    print(f"\n  read-only remount noticed after {time.monotonic() - started:.1f}s")
+    assert sample(scrape(sock), "nfsvol_share_healthy", share="main", state="read-only") == 0
+    assert 'state="read-only"} 0.0' in scrape(sock)

@@ -17,6 +17,8 @@ def test_lists_volumes_with_share_creator_and_users(host):
     assert rows["web"]["share"] == "main" and rows["web"]["users"] == ["ctr1"]
     assert rows["notes"]["share"] == "scratch" and rows["notes"]["users"] == []
     assert rows["web"]["created_by"] and rows["web"]["created_at"].endswith("Z")
+    assert rows["web"]["hosts"] == [rows["web"]["created_by"]]  # its lease, read from the share
+    assert rows["notes"]["hosts"] == [] and rows["notes"]["access"] == "shared"
     assert "size" not in rows["web"]
 
 
@@ -26,8 +28,8 @@ def test_table_shows_a_header_and_a_line_per_volume(host):
     client.ok("Create", Name="data")
     result = host.nfsvol("ls")
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "SHARE", "CREATED_BY", "CREATED_AT", "USERS"]
-    assert lines[1].split()[:2] == ["data", "main"] and lines[1].split()[-1] == "0"
+    assert lines[0].split() == ["NAME", "SHARE", "CREATED_BY", "CREATED_AT", "USERS", "HOSTS"]
+    assert lines[1].split()[:2] == ["data", "main"] and lines[1].split()[-2:] == ["0", "-"]
 
 
 def test_sizes_count_the_bytes_in_each_volume(host):

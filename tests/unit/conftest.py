@@ -7,6 +7,7 @@ import pytest
 
 from nfsvol.config import Config, parse_config
 from nfsvol.driver import Driver, Host
+from nfsvol.health import Prober
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.state import HostState
 from tests.fakes.servers import MOUNT_HELPER, FakeClock, FakeServers, unmount_below
@@ -45,7 +46,13 @@ class World:
         raw.update(overrides)
         return parse_config(raw)
 
-    def driver(self, host: str = "a", boot: str = "boot-1", **overrides: object) -> Driver:
+    def driver(
+        self,
+        host: str = "a",
+        boot: str = "boot-1",
+        prober: Prober | None = None,
+        **overrides: object,
+    ) -> Driver:
         """A driver for host `host`, as `nfsvol serve` would build it."""
         config = self.config(host, **overrides)
         mounter = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
@@ -53,8 +60,9 @@ class World:
         # A long sync_wait: a sync must finish inside the test that started it,
         # or it may mount the share again after the test's clean-up.
         return Driver(
-            config, mounter, state, Host(host, boot), self.clock, sync_wait=30, background=False
-        )
+            config, mounter, state, Host(host, boot), self.clock, sync_wait=30, background=False,
+            prober=prober,
+        )  # fmt: skip
 
     def idle_out(self, driver: Driver) -> None:
         """Let parked share mounts time out, as the background janitor would."""

@@ -123,13 +123,13 @@ def test_human_size(size, error, shown):
 def test_table_aligns_columns():
     """Each column is as wide as its widest cell."""
     rows = [
-        Listed("a", "main", "host-1", "2026-01-01T00:00:00Z", ("c1", "c2"), 2048),
+        Listed("a", "main", "host-1", "2026-01-01T00:00:00Z", ("c1", "c2"), 2048, hosts=("h1",)),
         Listed("longer-name", "s", "", "2026-01-02T00:00:00Z", (), None, "timeout"),
     ]
     assert table(rows, sizes=True).splitlines() == [
-        "NAME         SHARE  CREATED_BY  CREATED_AT            USERS  SIZE",
-        "a            main   host-1      2026-01-01T00:00:00Z  2      2.0K",
-        "longer-name  s      -           2026-01-02T00:00:00Z  0      ?",
+        "NAME         SHARE  CREATED_BY  CREATED_AT            USERS  HOSTS  SIZE",
+        "a            main   host-1      2026-01-01T00:00:00Z  2      h1     2.0K",
+        "longer-name  s      -           2026-01-02T00:00:00Z  0      -      ?",
     ]
 
 

@@ -1,0 +1,95 @@
+"""Share health: does each mounted share answer, with live handles, writable?
+
+A probe asks the server (statvfs always goes to it on NFS) on a helper
+thread under a deadline, so a hung server costs the prober one stuck
+thread, never the plugin, and no second probe of that share starts while
+the first is stuck.
+"""
+
+import errno
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from nfsvol import mountinfo
+
+OK, UNREACHABLE, STALE, READ_ONLY = "ok", "unreachable", "stale", "read-only"
+
+
+@dataclass(frozen=True)
+class Health:
+    """One probe's verdict on a share mount."""
+
+    state: str
+    detail: str
+    checked: float  # epoch seconds
+    since: float  # when the share entered this state
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored in the host state and shown in Status."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Health":
+        """Rebuild a stored verdict."""
+        return cls(str(data["state"]), str(data["detail"]), data["checked"], data["since"])
+
+
+class Prober:
+    """Probes share mounts; at most one probe per share in flight."""
+
+    def __init__(
+        self,
+        mountinfo_path: str = "/proc/self/mountinfo",
+        statfs: Callable[[str], object] = os.statvfs,
+    ) -> None:
+        self._mountinfo_path = mountinfo_path
+        self._statfs = statfs
+        self._running: dict[str, threading.Thread] = {}
+        self._guard = threading.Lock()
+
+    def probe(self, root: str, wants_read_only: bool, timeout: float) -> tuple[str, str]:
+        """(state, detail) of the mount at `root`."""
+        with self._guard:
+            stuck = self._running.get(root)
+            if stuck is not None and stuck.is_alive():
+                return UNREACHABLE, "the previous probe has not returned yet"
+        outcome: list[BaseException | None] = []
+        thread = threading.Thread(
+            target=lambda: outcome.append(self._ask(root)), name=f"probe {root}", daemon=True
+        )
+        with self._guard:
+            self._running[root] = thread
+        thread.start()
+        thread.join(timeout)
+        if not outcome:
+            return UNREACHABLE, f"statfs got no answer within {timeout:g}s"
+        error = outcome[0]
+        if isinstance(error, OSError) and error.errno == errno.ESTALE:
+            return STALE, "the server answers ESTALE (stale file handle)"
+        if error is not None:
+            return UNREACHABLE, f"statfs failed: {error}"
+        if not wants_read_only and self._read_only(root):
+            return READ_ONLY, "the kernel remounted the share read-only"
+        return OK, ""
+
+    def _ask(self, root: str) -> OSError | None:
+        try:
+            self._statfs(root)
+        except OSError as exc:
+            return exc
+        return None
+
+    def _read_only(self, root: str) -> bool:
+        entries = [e for e in mountinfo.read(self._mountinfo_path) if e.mount_point == root]
+        return bool(entries) and "ro" in entries[-1].options
+
+
+def verdict(previous: Health | None, state: str, detail: str, now: float | None = None) -> Health:
+    """The new Health, keeping `since` while the state is unchanged."""
+    now = time.time() if now is None else now
+    since = previous.since if previous is not None and previous.state == state else now
+    return Health(state, detail, now, since)
