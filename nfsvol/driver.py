@@ -654,13 +654,16 @@ class Driver:
             )
         except (Abandoned, OSError) as exc:
             log.warning("volume %s: lease renewal failed: %s", name, exc)
-            if now - renewed_at >= lease.ttl:
+            # Only single-host volumes can be taken over; a shared one is
+            # renewed again once the server answers, and its users keep going.
+            if lease.file.startswith("owner.") and now - renewed_at >= lease.ttl:
                 self._fence(share, name, lease, "renewals failed for the whole lease")
             return
         if renewed is None:
             self._fence(share, name, lease, "another host took it over")
         else:
             self._state.set_own_lease(share.name, name, renewed, now)
+            self._mirror_own(share, name, renewed)
 
     def _fence(self, share: Share, name: str, lease: Lease, why: str) -> None:
         """Stop serving a volume whose lease is lost: kill its users, refuse new Mounts.

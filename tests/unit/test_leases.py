@@ -150,3 +150,23 @@ def test_single_host_is_fixed_at_create(world):
     a.create("db", SINGLE)
     with pytest.raises(Exception, match="already exists with options"):
         a.create("db", SHARED)
+
+
+def test_a_shared_volume_is_never_fenced_when_renewals_fail(world):
+    """A server outage longer than the ttl must not kill the users of a shared volume."""
+    a = world.driver("a")
+    a.create("data", SHARED)
+    path = a.mount("data", "c1")
+    folder = world.scratch / ".nfsvol" / "leases" / "data"
+    with user_of(Path(path), world.tmp / "container") as user:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+        try:
+            world.clock.advance(2 * TTL)
+            a.renew_leases()
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        assert user.poll() is None
+    assert "lease" not in a.get("data").status
+    world.clock.advance(TTL / 3)
+    a.renew_leases()  # the server is back: renewed again
+    assert a.get("data").status["holders"][0]["renewed"] != "2026-11-29T12:00:00Z"
