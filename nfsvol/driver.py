@@ -100,10 +100,12 @@ class Driver:
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
-        interval = min(
-            max(config.idle_unmount / 2, 1.0), 30.0, config.lease_ttl / 3, config.health_interval
-        )
+        interval = min(max(config.idle_unmount / 2, 1.0), 30.0, config.health_interval)
         self._janitor = Janitor(self._tidy, interval, enabled=background)
+        # Its own thread: an unmount or probe stuck on a server must never
+        # delay a renewal or a fence past the lease's deadline.
+        self._keeper = Janitor(self.renew_leases, self._grace() / 2, enabled=background)
+        self._renewing: set[tuple[str, str]] = set()  # renewals still stuck in this process
 
     # Docker's verbs.
 
@@ -183,7 +185,7 @@ class Driver:
             if lease is not None:
                 self._state.set_own_lease(share.name, name, lease, self._now())
                 self._state.set_holders(share.name, name, holders)
-                self._janitor.wake()  # renews it
+                self._keeper.wake()  # renews it
             users[mount_id] = users.get(mount_id, 0) + 1
             self._state.set_users(share.name, name, users)
             self._unpark(share)
@@ -261,7 +263,8 @@ class Driver:
         # restart leaves no share mounted that nobody holds.
         self._sync_shares(self._stale_shares(), wait, linger=False)
         if any(self._state.own_leases(s) for s in self.config.share_names):
-            self._janitor.wake()  # a restarted plugin renews what it held
+            self._keeper.wake()  # a restarted plugin renews what it held
+        self._janitor.wake()  # probes what is mounted
 
     def _forget_previous_boot(self) -> None:
         # No container survives a reboot holding a mount, so counts from an
@@ -523,9 +526,8 @@ class Driver:
 
     def _tidy(self) -> bool:
         self.release_idle()
-        held = self.renew_leases()
         mounted = self.check_health()
-        return bool(self.idle_shares()) or held or mounted
+        return bool(self.idle_shares()) or mounted
 
     def idle_shares(self) -> list[str]:
         """Shares left mounted with nobody holding them."""
@@ -629,41 +631,66 @@ class Driver:
         self._state.set_holders(share.name, name, others + ([lease] if lease else []))
 
     def renew_leases(self) -> bool:
-        """Renew this host's leases that are due; fence the lost ones. True if any held."""
+        """Renew this host's leases that are due; fence the lost ones. True if any held.
+
+        No share lock: a stuck operation on the share must not delay a
+        renewal. An Unmount racing a renewal is caught by the users check.
+        """
         held = False
         for share in self.config.shares.values():
             for name in self._state.own_leases(share.name):
                 held = True
-                with contextlib.suppress(NfsvolError), self._state.lock(share.name):
+                try:
                     self._renew(share, name)
+                except (NfsvolError, OSError) as exc:
+                    log.warning("volume %s: lease renewal failed: %s", name, exc)
         return held
 
     def _renew(self, share: Share, name: str) -> None:
         own = self._state.own_lease(share.name, name)
-        if own is None or own[0].token == LOST:
+        if own is None or own[0].token == LOST or not self._state.users(share.name, name):
             return
         lease, renewed_at = own
-        now = self._now()
+        now, single = self._now(), lease.file.startswith("owner.")
         if now - renewed_at < lease.ttl / 3:
             return
-        try:
-            renewed = bounded(
-                lambda _: LeaseStore(self._root(share)).renew(name, lease, rfc3339(self._clock())),
-                max(1.0, lease.ttl / 3),
-                name=f"lease renewal on {share.name}",
-            )
-        except (Abandoned, OSError) as exc:
-            log.warning("volume %s: lease renewal failed: %s", name, exc)
-            # Only single-host volumes can be taken over; a shared one is
-            # renewed again once the server answers, and its users keep going.
-            if lease.file.startswith("owner.") and now - renewed_at >= lease.ttl:
-                self._fence(share, name, lease, "renewals failed for the whole lease")
-            return
-        if renewed is None:
-            self._fence(share, name, lease, "another host took it over")
-        else:
+        # A single-host holder must have fenced itself by renewed_at + ttl:
+        # another host may take over from ttl + grace after that instant.
+        budget = min(lease.ttl / 3, renewed_at + lease.ttl - now) if single else lease.ttl / 3
+        outcome, renewed = self._try_renewal(share, name, lease, budget)
+        if renewed is not None:
             self._state.set_own_lease(share.name, name, renewed, now)
             self._mirror_own(share, name, renewed)
+            if not self._state.users(share.name, name):  # an Unmount ran meanwhile
+                self._drop_lease_quietly(share, name)
+        elif outcome == "lost":
+            self._fence(share, name, lease, "another host took it over")
+        elif single and self._now() - renewed_at >= lease.ttl:
+            # Only single-host volumes can be taken over; a shared one is
+            # renewed again once the server answers, and its users keep going.
+            self._fence(share, name, lease, "renewals failed for the whole lease")
+
+    def _try_renewal(
+        self, share: Share, name: str, lease: Lease, budget: float
+    ) -> tuple[str, Lease | None]:
+        """("renewed", lease), ("lost", None) if it is no longer ours, or ("failed", None)."""
+        key = (share.name, name)
+        if budget <= 0 or key in self._renewing:
+            return "failed", None  # out of time, or the last attempt is still stuck
+
+        def work(_: Attempt) -> Lease | None:
+            try:
+                return LeaseStore(self._root(share)).renew(name, lease, rfc3339(self._clock()))
+            finally:
+                self._renewing.discard(key)
+
+        self._renewing.add(key)
+        try:
+            renewed = bounded(work, budget, name=f"lease renewal on {share.name}")
+        except (Abandoned, OSError) as exc:
+            log.warning("volume %s: lease renewal failed: %s", name, exc)
+            return "failed", None
+        return ("renewed", renewed) if renewed is not None else ("lost", None)
 
     def _fence(self, share: Share, name: str, lease: Lease, why: str) -> None:
         """Stop serving a volume whose lease is lost: kill its users, refuse new Mounts.
@@ -674,6 +701,8 @@ class Driver:
         lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
         self._state.set_own_lease(share.name, name, lost, self._now())
         killed = self._fencer.stop(str(self._root(share) / name))
+        if share.type == "nfs":
+            self._mounter.abort(str(self._root(share)))  # drop writes the killed left queued
         log.error(
             "volume %s: lease lost (%s); killed its users %s and refusing Mounts of it here",
             name, why, killed,

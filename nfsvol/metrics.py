@@ -120,6 +120,10 @@ class CountingMounter:
             self._recorder.timeout("umount")
             raise
 
+    def abort(self, target: str) -> None:
+        """Abort through the inner mounter."""
+        self._inner.abort(target)
+
     def mount_points(self) -> dict[str, str]:
         """The inner mounter's view of the mount table."""
         return self._inner.mount_points()

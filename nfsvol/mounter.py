@@ -46,6 +46,9 @@ class Mounter(Protocol):
     def unmount(self, target: str) -> None:
         """Unmount `target`; succeed if it is not mounted."""
 
+    def abort(self, target: str) -> None:
+        """Fail the NFS requests in flight on `target` (umount -f); never raise."""
+
     def mount_points(self) -> dict[str, str]:
         """Mount point -> source, for every mount this process sees."""
 
@@ -118,6 +121,16 @@ class SubprocessMounter:
                 f"unmounting {target} failed (exit {result.returncode}): "
                 f"{result.stderr.strip()}; see `fuser -m {target}`"
             )
+
+    def abort(self, target: str) -> None:
+        """umount -f: the kernel fails every RPC in flight on the mount with EIO.
+
+        Writes a fenced container left queued must not reach the server once
+        it answers again. The unmount itself fails (EBUSY) while the share
+        is in use, which is fine: it is the abort that matters.
+        """
+        with contextlib.suppress(OperationTimeout, OSError):
+            run([self._umount_helper, "-f", target], self._timeout)
 
     def mount_points(self) -> dict[str, str]:
         """Mount points from /proc/self/mountinfo (the last mount on a path wins)."""

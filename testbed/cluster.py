@@ -25,6 +25,7 @@ SERVER_IP = "10.0.2.101"
 DEAD_IP = "10.0.2.103"
 NFS_PORT, MOUNT_PORT = 2049, 20048
 PLUGIN_CONFIG = "/etc/nfsvol/config.yaml"
+LEASE_TTL, HEALTH_INTERVAL = 10, 5  # short, so the drills take seconds, not minutes
 SHARES = ("main", "v3", "ft")
 V3_OPTIONS = ["hard", "proto=tcp", f"port={NFS_PORT}", "mountproto=tcp", f"mountport={MOUNT_PORT}"]
 
@@ -45,6 +46,8 @@ def plugin_config() -> dict[str, Any]:
         "default_share": "main",
         "mount_timeout": 20,
         "catalog_ttl": 2,
+        "lease_ttl": LEASE_TTL,
+        "health_interval": HEALTH_INTERVAL,
         "shares": {
             "main": _nfs([SERVER_IP], "main", "4.1", ["hard"]),
             # ganesha's lock manager is off in the bed, so v3 goes without NLM.

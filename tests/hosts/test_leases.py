@@ -1,0 +1,107 @@
+"""Leases and share health on the real bed: a partition, a takeover, a dead server.
+
+Host a is cut off from the NFS server (its NFS packets dropped inside the
+guest), not powered off: it keeps running and must stop writing by itself.
+"""
+
+import re
+import time
+
+import pytest
+
+from testbed import IMAGE_TAG
+from testbed.cluster import HEALTH_INTERVAL, LEASE_TTL
+from testbed.nfs import GUEST_HOST_ADDR
+from tests.hosts.conftest import run, unique
+from tests.hosts.test_faults import _wait
+
+pytestmark = pytest.mark.hosts
+
+# Rewrites the manifest every 0.2 s, each version fsynced: the write a
+# partition catches is the one that must never land after the takeover.
+WRITER = (
+    "i=0; while true; do i=$((i+1)); "
+    "echo a-$i | dd of=/data/manifest conv=fsync 2>/dev/null; sleep 0.2; done"
+)
+
+
+def _nfs_rule(cluster, action: str) -> list[str]:
+    return ["iptables-legacy", action, "OUTPUT", "-p", "tcp", "-d", GUEST_HOST_ADDR,
+            "--dport", str(cluster.server.nfs_port), "-j", "DROP"]  # fmt: skip
+
+
+def _running(host, name: str) -> bool:
+    state = host.docker("inspect", "-f", "{{.State.Running}}", name, check=False, timeout=60)
+    return state.stdout.strip() == "true"
+
+
+def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
+    """single-host: b refused while a renews; after a's cut-off, a's writer dies, b takes over."""
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    vol, writer = unique("db"), unique("writer")
+    a.docker("volume", "create", "-d", "nfsvol", "-o", "access=single-host", vol)
+    a.docker("run", "-d", "--name", writer, "--network", "none", "-v", f"{vol}:/data",
+             IMAGE_TAG, "sh", "-c", WRITER)  # fmt: skip
+    manifest = cluster.export_dir("main") / vol / "manifest"
+    _wait(lambda: manifest.exists() and manifest.read_text().startswith("a-"), 60, "a writing")
+    refused = run(b, "-v", f"{vol}:/data", "true", check=False)
+    assert refused.returncode != 0 and "held by host" in refused.stderr, refused.stderr
+    holders = b.docker("volume", "inspect", "-f", "{{json .Status.holders}}", vol).stdout
+    assert len(re.findall(r'"host"', holders)) == 1, holders
+    a.run(_nfs_rule(cluster, "-I")).check()
+    cut = time.monotonic()
+    try:
+        # a fences itself within lease_ttl of its last renewal: the writer is killed.
+        fenced = _wait(lambda: not _running(a, writer), 3 * LEASE_TTL + 30, "a's writer fenced")
+        # b retries, as a restart policy or Swarm would, until the lease has expired.
+        while True:
+            took = run(b, "-v", f"{vol}:/data",
+                       "echo b-1 | dd of=/data/manifest conv=fsync 2>/dev/null; cat /data/manifest",
+                       check=False)  # fmt: skip
+            if took.returncode == 0:
+                break
+            assert "held by host" in took.stderr, took.stderr
+            assert time.monotonic() - cut < 4 * LEASE_TTL + 60, "b never took over"
+            time.sleep(1)
+        takeover = time.monotonic() - cut
+        assert took.stdout == "b-1\n"
+        assert manifest.read_text() == "b-1\n"
+    finally:
+        a.run(_nfs_rule(cluster, "-D"))
+    # a is back on the network: nothing it queued may overwrite b's manifest.
+    time.sleep(2 * LEASE_TTL)
+    assert manifest.read_text() == "b-1\n"
+    again = run(a, "-v", f"{vol}:/data", "true", check=False)
+    assert again.returncode != 0 and "held by host" in again.stderr, again.stderr
+    a.docker("rm", "-f", writer, timeout=120)
+    print(f"\n  lease_ttl {LEASE_TTL}s: a's writer killed {fenced:.1f}s after the cut, "
+          f"b took over {takeover:.1f}s after it; a refused afterwards")  # fmt: skip
+
+
+def test_the_monitor_notices_a_dead_server_and_its_return(cluster):
+    """Server stopped: Status says unreachable within the interval; back to ok once it returns."""
+    a = cluster.hosts["a"]
+    vol, holder = unique("health"), unique("holder")
+    a.docker("volume", "create", "-d", "nfsvol", vol)
+    a.docker("run", "-d", "--name", holder, "--network", "none", "-v", f"{vol}:/data",
+             IMAGE_TAG, "sleep", "600")  # fmt: skip
+
+    def health() -> str:
+        fmt = "{{if .Status.health}}{{.Status.health.state}}{{end}}"
+        return a.docker("volume", "inspect", "-f", fmt, vol, timeout=60).stdout.strip()
+
+    try:
+        _wait(lambda: health() == "ok", 3 * HEALTH_INTERVAL + 30, "the first probe")
+        cluster.server.stop()
+        stopped = time.monotonic()
+        try:
+            noticed = _wait(lambda: health() == "unreachable", 60, "the dead server noticed")
+        finally:
+            cluster.server.start()
+        back = _wait(lambda: health() == "ok", 120, "the server's return noticed")
+    finally:
+        a.docker("rm", "-f", holder, timeout=120)
+    print(
+        f"\n  health_interval {HEALTH_INTERVAL}s: dead server noticed after {noticed:.1f}s, "
+        f"its return {back:.1f}s after the restart ({time.monotonic() - stopped:.0f}s in all)"
+    )
