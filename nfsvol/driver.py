@@ -820,7 +820,8 @@ class Driver:
         health = self._state.health(share.name) if share.type == "nfs" else None
         if health is not None:
             status["health"] = health.to_json()
-        own = self._state.own_lease(share.name, record.name)
+        single = record.options.get("access") == "single-host"
+        own = self._state.own_lease(share.name, record.name) if single else None
         if own is not None and own[0].token == LOST:
             status["lease"] = "lost: another host took the volume over; stop its containers here"
         last_error = self._state.last_error(share.name, record.name)

@@ -2,9 +2,10 @@
 
 A container sees its volume as a bind mount in its own mount namespace:
 the same filesystem (major:minor) as the share, rooted at the volume's
-directory. So the users of a volume are the processes whose namespace has
-such a mount, found through /proc without asking dockerd (which may be
-the thing that is stuck).
+directory (NFS shows that root as "/" and the volume's path in the mount
+source, `server:/export/volume`, instead). So the users of a volume are
+the processes whose namespace has such a mount, found through /proc
+without asking dockerd (which may be the thing that is stuck).
 """
 
 import contextlib
@@ -34,6 +35,7 @@ class Fencer:
             return []
         rel = os.path.relpath(path, holder.mount_point)
         target = os.path.normpath(os.path.join(holder.root, rel))
+        source = f"{holder.source.rstrip('/')}/{rel}" if holder.fstype.startswith("nfs") else ""
         own_ns = _namespace(self._proc / "self")
         verdicts: dict[str, bool] = {}  # namespace -> uses the volume; read once each
         pids = []
@@ -44,7 +46,7 @@ class Fencer:
             if ns is None or ns == own_ns:
                 continue
             if ns not in verdicts:
-                verdicts[ns] = _mounts(entry, holder.device, target)
+                verdicts[ns] = _mounts(entry, holder.device, target, source)
             if verdicts[ns]:
                 pids.append(int(entry.name))
         return sorted(pids)
@@ -76,12 +78,15 @@ def _namespace(pid_dir: Path) -> str | None:
         return None  # gone, or a kernel thread
 
 
-def _mounts(pid_dir: Path, device: str, target: str) -> bool:
+def _mounts(pid_dir: Path, device: str, target: str, source: str) -> bool:
     try:
         entries = mountinfo.read(str(pid_dir / "mountinfo"))
     except (OSError, ValueError):
         return False
-    return any(
-        e.device == device and (e.root == target or e.root.startswith(target + "/"))
-        for e in entries
-    )
+    return any(e.device == device and _below(e, target, source) for e in entries)
+
+
+def _below(entry: mountinfo.MountEntry, target: str, source: str) -> bool:
+    if source and (entry.source == source or entry.source.startswith(source + "/")):
+        return True
+    return entry.root == target or entry.root.startswith(target + "/")

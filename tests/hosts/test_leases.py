@@ -11,17 +11,19 @@ import pytest
 
 from testbed import IMAGE_TAG
 from testbed.cluster import HEALTH_INTERVAL, LEASE_TTL
+from testbed.drill import wait_listed
 from testbed.nfs import GUEST_HOST_ADDR
 from tests.hosts.conftest import run, unique
 from tests.hosts.test_faults import _wait
 
 pytestmark = pytest.mark.hosts
+NFSVOL = ("--volume-driver", "nfsvol")  # never a local stand-in for a volume not yet listed
 
-# Rewrites the manifest every 0.2 s, each version fsynced: the write a
+# Rewrites the manifest every second, each version fsynced: the write a
 # partition catches is the one that must never land after the takeover.
 WRITER = (
     "i=0; while true; do i=$((i+1)); "
-    "echo a-$i | dd of=/data/manifest conv=fsync 2>/dev/null; sleep 0.2; done"
+    "echo a-$i | dd of=/data/manifest conv=fsync 2>/dev/null; sleep 1; done"
 )
 
 
@@ -40,11 +42,13 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
     a, b = cluster.hosts["a"], cluster.hosts["b"]
     vol, writer = unique("db"), unique("writer")
     a.docker("volume", "create", "-d", "nfsvol", "-o", "access=single-host", vol)
-    a.docker("run", "-d", "--name", writer, "--network", "none", "-v", f"{vol}:/data",
-             IMAGE_TAG, "sh", "-c", WRITER)  # fmt: skip
+    a.docker("run", "-d", "--name", writer, "--network", "none", "--volume-driver", "nfsvol",
+             "-v", f"{vol}:/data", IMAGE_TAG, "sh", "-c", WRITER)  # fmt: skip
     manifest = cluster.export_dir("main") / vol / "manifest"
     _wait(lambda: manifest.exists() and manifest.read_text().startswith("a-"), 60, "a writing")
-    refused = run(b, "-v", f"{vol}:/data", "true", check=False)
+    assert wait_listed(b, vol), "b never listed the volume"
+    assert _running(a, writer), a.docker("logs", writer, check=False).stderr
+    refused = run(b, *NFSVOL, "-v", f"{vol}:/data", "true", check=False)
     assert refused.returncode != 0 and "held by host" in refused.stderr, refused.stderr
     holders = b.docker("volume", "inspect", "-f", "{{json .Status.holders}}", vol).stdout
     assert len(re.findall(r'"host"', holders)) == 1, holders
@@ -55,7 +59,7 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
         fenced = _wait(lambda: not _running(a, writer), 3 * LEASE_TTL + 30, "a's writer fenced")
         # b retries, as a restart policy or Swarm would, until the lease has expired.
         while True:
-            took = run(b, "-v", f"{vol}:/data",
+            took = run(b, *NFSVOL, "-v", f"{vol}:/data",
                        "echo b-1 | dd of=/data/manifest conv=fsync 2>/dev/null; cat /data/manifest",
                        check=False)  # fmt: skip
             if took.returncode == 0:
@@ -71,7 +75,7 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
     # a is back on the network: nothing it queued may overwrite b's manifest.
     time.sleep(2 * LEASE_TTL)
     assert manifest.read_text() == "b-1\n"
-    again = run(a, "-v", f"{vol}:/data", "true", check=False)
+    again = run(a, *NFSVOL, "-v", f"{vol}:/data", "true", check=False)
     assert again.returncode != 0 and "held by host" in again.stderr, again.stderr
     a.docker("rm", "-f", writer, timeout=120)
     print(f"\n  lease_ttl {LEASE_TTL}s: a's writer killed {fenced:.1f}s after the cut, "
@@ -83,7 +87,7 @@ def test_the_monitor_notices_a_dead_server_and_its_return(cluster):
     a = cluster.hosts["a"]
     vol, holder = unique("health"), unique("holder")
     a.docker("volume", "create", "-d", "nfsvol", vol)
-    a.docker("run", "-d", "--name", holder, "--network", "none", "-v", f"{vol}:/data",
+    a.docker("run", "-d", "--name", holder, "--network", "none", *NFSVOL, "-v", f"{vol}:/data",
              IMAGE_TAG, "sleep", "600")  # fmt: skip
 
     def health() -> str:

@@ -25,3 +25,43 @@ def test_a_volume_nobody_mounted_has_no_users(tmp_path):
     """The plugin's own namespace (where the share is mounted) is never a user."""
     (tmp_path / "db").mkdir()
     assert Fencer().users(str(tmp_path / "db")) == []
+
+
+HOST_MOUNTINFO = """\
+38 33 0:35 / /var/lib/nfsvol rw,relatime shared:8 - 9p hoststate rw,sync
+65 38 0:58 / /var/lib/nfsvol/mnt/main rw,nosuid,nodev,relatime shared:34 - nfs4 10.0.2.101:/export/main rw,vers=4.1
+"""
+# What a container of a guest in the test bed showed: NFS puts the volume in the source.
+CONTAINER_MOUNTINFO = """\
+123 101 0:58 / /data rw,nosuid,nodev,relatime master:34 - nfs4 10.0.2.101:/export/main/db rw,vers=4.1
+"""
+OTHER_MOUNTINFO = """\
+124 101 0:58 / /data rw,nosuid,nodev,relatime master:34 - nfs4 10.0.2.101:/export/main/dbx rw,vers=4.1
+"""
+
+
+def _fake_proc(root, tables):
+    """A /proc with `self` and one directory per pid: its mount table and namespace."""
+    for pid, (table, ns) in tables.items():
+        (root / pid / "ns").mkdir(parents=True)
+        (root / pid / "mountinfo").write_text(table)
+        (root / pid / "ns" / "mnt").symlink_to(f"mnt:[{ns}]")
+    return root
+
+
+def test_nfs_volumes_are_found_by_their_mount_source(tmp_path):
+    """On NFS the bind mount's root reads "/": the source names the volume instead."""
+    proc = _fake_proc(
+        tmp_path,
+        {
+            "self": (HOST_MOUNTINFO, 1),
+            "345": (CONTAINER_MOUNTINFO, 2),
+            "346": (CONTAINER_MOUNTINFO, 2),  # a second process of the same container
+            "400": (OTHER_MOUNTINFO, 3),  # another volume whose name starts the same
+            "401": (HOST_MOUNTINFO, 1),  # a process of the plugin's own namespace
+        },
+    )
+    killed = []
+    fencer = Fencer(proc=str(proc), kill=lambda pid, sig: killed.append((pid, sig)))
+    assert fencer.stop("/var/lib/nfsvol/mnt/main/db") == [345, 346]
+    assert killed == [(345, 9), (346, 9)]
