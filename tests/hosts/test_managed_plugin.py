@@ -19,7 +19,7 @@ import pytest
 
 from testbed.artifacts import BOOKWORM_TAG, bookworm_tar
 from testbed.cluster import SERVER_IP
-from testbed.drill import wait_listed
+from testbed.drill import run_drill, wait_listed
 from testbed.nfs import PSEUDO
 from testbed.registry import PackageIndex, Registry
 from tests.hosts.conftest import run, unique
@@ -290,3 +290,19 @@ def test_upgrade_keeps_every_volume_and_byte(managed, registry):
     assert managed.nfs_mounts("b", SHARE) == []  # the last release unmounted the share
     for vol in vols:
         b.docker("volume", "rm", vol)
+
+
+def test_failover_drill_with_the_managed_plugin(managed):
+    """The failover drill on both managed plugins; a reinstalls it after its boot. Runs last."""
+    report = run_drill(managed, say=lambda line: print("  " + line), driver=NAME, share=SHARE)
+    assert len(report.manifest_a) == 13
+    assert report.listed_on_b
+    assert report.manifest_b == report.manifest_a
+    assert report.page_a == report.page_b == "<h1>served from nfsvol</h1>\n"
+    assert report.a_users_after_boot == "[]"
+    assert report.a_mounts_after_boot == []
+    assert report.manifest_a_after == report.manifest_a
+    assert report.on_server == report.manifest_a
+    print(
+        f"  failover {report.failover_s:.1f}s, host a back with the plugin in {report.a_boot_s:.0f}s"
+    )
