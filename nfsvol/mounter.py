@@ -129,8 +129,9 @@ class SubprocessMounter:
         it answers again. The unmount itself fails (EBUSY) while the share
         is in use, which is fine: it is the abort that matters.
         """
+        # --no-canonicalize: resolving the path would stat the dead mount and hang.
         with contextlib.suppress(OperationTimeout, OSError):
-            run([self._umount_helper, "-f", target], self._timeout)
+            run([self._umount_helper, "-f", "--no-canonicalize", target], self._timeout)
 
     def mount_points(self) -> dict[str, str]:
         """Mount points from /proc/self/mountinfo (the last mount on a path wins)."""

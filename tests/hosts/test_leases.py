@@ -6,6 +6,7 @@ guest), not powered off: it keeps running and must stop writing by itself.
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -40,7 +41,7 @@ def _running(host, name: str) -> bool:
 def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
     """single-host: b refused while a renews; after a's cut-off, a's writer dies, b takes over."""
     a, b = cluster.hosts["a"], cluster.hosts["b"]
-    vol, writer = unique("db"), unique("writer")
+    vol, writer, keeper = unique("db"), unique("writer"), unique("keeper")
     a.docker("volume", "create", "-d", "nfsvol", "-o", "access=single-host", vol)
     a.docker("run", "-d", "--name", writer, "--network", "none", "--volume-driver", "nfsvol",
              "-v", f"{vol}:/data", IMAGE_TAG, "sh", "-c", WRITER)  # fmt: skip
@@ -55,19 +56,15 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
     a.run(_nfs_rule(cluster, "-I")).check()
     cut = time.monotonic()
     try:
-        # a fences itself within lease_ttl of its last renewal: the writer is killed.
-        fenced = _wait(lambda: not _running(a, writer), 3 * LEASE_TTL + 30, "a's writer fenced")
-        # b retries, as a restart policy or Swarm would, until the lease has expired.
-        while True:
-            took = run(b, *NFSVOL, "-v", f"{vol}:/data",
-                       "echo b-1 | dd of=/data/manifest conv=fsync 2>/dev/null; cat /data/manifest",
-                       check=False)  # fmt: skip
-            if took.returncode == 0:
-                break
-            assert "held by host" in took.stderr, took.stderr
-            assert time.monotonic() - cut < 4 * LEASE_TTL + 60, "b never took over"
-            time.sleep(1)
-        takeover = time.monotonic() - cut
+        # b retries from the cut on, as a restart policy or Swarm would, while
+        # this thread watches a's writer: the kill must come before b's first write.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            taking = pool.submit(_take_over, b, vol, cut)
+            fenced = _wait(lambda: not _running(a, writer), 4 * LEASE_TTL + 30, "a's fence")
+            took, takeover = taking.result()
+        assert fenced < takeover, (
+            f"b wrote {takeover:.1f}s after the cut, a fenced at {fenced:.1f}s"
+        )
         assert took.stdout == "b-1\n"
         assert manifest.read_text() == "b-1\n"
     finally:
@@ -75,11 +72,29 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
     # a is back on the network: nothing it queued may overwrite b's manifest.
     time.sleep(2 * LEASE_TTL)
     assert manifest.read_text() == "b-1\n"
-    again = run(a, *NFSVOL, "-v", f"{vol}:/data", "true", check=False)
-    assert again.returncode != 0 and "held by host" in again.stderr, again.stderr
-    a.docker("rm", "-f", writer, timeout=120)
+    b.docker("run", "-d", "--name", keeper, "--network", "none", *NFSVOL, "-v", f"{vol}:/data",
+             IMAGE_TAG, "sleep", "600")  # fmt: skip
+    try:
+        again = run(a, *NFSVOL, "-v", f"{vol}:/data", "true", check=False)
+        assert again.returncode != 0 and "held by host" in again.stderr, again.stderr
+    finally:
+        b.docker("rm", "-f", keeper, timeout=120)
+        a.docker("rm", "-f", writer, timeout=120)
     print(f"\n  lease_ttl {LEASE_TTL}s: a's writer killed {fenced:.1f}s after the cut, "
           f"b took over {takeover:.1f}s after it; a refused afterwards")  # fmt: skip
+
+
+def _take_over(b, vol: str, cut: float):
+    """Retry b's writing container until its Mount is accepted; (result, seconds since cut)."""
+    while True:
+        took = run(b, *NFSVOL, "-v", f"{vol}:/data",
+                   "echo b-1 | dd of=/data/manifest conv=fsync 2>/dev/null; cat /data/manifest",
+                   check=False)  # fmt: skip
+        if took.returncode == 0:
+            return took, time.monotonic() - cut
+        assert "held by host" in took.stderr, took.stderr
+        assert time.monotonic() - cut < 4 * LEASE_TTL + 60, "b never took over"
+        time.sleep(1)
 
 
 def test_the_monitor_notices_a_dead_server_and_its_return(cluster):
