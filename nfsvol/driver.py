@@ -425,9 +425,19 @@ class Driver:
     def _mirror_holders(self, share: str, store: LeaseStore) -> None:
         leased = store.volumes()
         for name in leased:
-            self._state.set_holders(share, name, store.holders(name))
+            holders = store.holders(name)
+            stale = [h for h in holders if self._left_behind(share, name, h)]
+            for lease in stale:
+                store.release(name, lease)
+            self._state.set_holders(share, name, [h for h in holders if h not in stale])
         for name in set(self._state.mirrored_holders(share)) - set(leased):
             self._state.set_holders(share, name, [])
+
+    def _left_behind(self, share: str, name: str, lease: Lease) -> bool:
+        # Ours on the share but not in our state: from before a reboot or a
+        # kill between the lease and the state write. Nothing here renews it,
+        # and left alone it would hold up `docker volume rm` elsewhere.
+        return lease.host == self._host.name and self._state.own_lease(share, name) is None
 
     # Reaching a share.
 
@@ -558,12 +568,18 @@ class Driver:
         # stopped renewing and fenced itself before anyone may take over.
         return max(1.0, self.config.lease_ttl / 10)
 
-    def _take_lease(self, share: Share, root: Path, record: VolumeRecord) -> Lease:
+    def _take_lease(self, share: Share, root: Path, record: VolumeRecord) -> Lease | None:
         """Hold the volume for this host, or raise VolumeHeld naming the holder."""
         store, now = LeaseStore(root), rfc3339(self._clock())
         mine = Lease(self._host.name, now, now, self.config.lease_ttl, new_token())
         if record.options.get("access") != "single-host":
-            return store.hold(record.name, mine)
+            try:
+                return store.hold(record.name, mine)
+            except OSError as exc:
+                # A shared lease only informs (inspect, rm elsewhere); a full
+                # export must still mount, or nobody could clean it up.
+                log.warning("volume %s: lease not recorded (%s); mounting anyway", record.name, exc)
+                return None
         holders = store.holders(record.name)
         owner = next((h for h in holders if h.file.startswith("owner.")), None)
         if owner is not None and owner.host != self._host.name:

@@ -486,7 +486,10 @@ def test_a_full_share_fails_create_and_leaves_nothing(world):
     with pytest.raises(ShareError, match="No space left.*free space"):
         driver.create("second", None)
     assert sorted(str(p.relative_to(tiny)) for p in tiny.rglob("*")) == before
+    # Mounting the full volume still works, so a container can clean it up.
+    assert driver.mount("first", "cleaner") == str(tiny / "first")
     (tiny / "first" / "fill").unlink()
+    driver.unmount("first", "cleaner")
     driver.create("second", None)
     assert (tiny / "second").is_dir()
 

@@ -170,3 +170,17 @@ def test_a_shared_volume_is_never_fenced_when_renewals_fail(world):
     world.clock.advance(TTL / 3)
     a.renew_leases()  # the server is back: renewed again
     assert a.get("data").status["holders"][0]["renewed"] != "2026-11-29T12:00:00Z"
+
+
+def test_a_rebooted_host_drops_the_leases_it_left_behind(world):
+    """Powered off while holding a volume: after its reboot nothing blocks rm elsewhere."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("data", SHARED)
+    a.mount("data", "c1")  # then the power goes
+    assert lease_files(world, "data") == ["a.json"]
+    rebooted = world.driver("a", boot="boot-2")
+    rebooted.reconcile()
+    world.clock.advance(rebooted.config.catalog_ttl + 1)
+    rebooted.list_volumes()  # its first sync
+    assert lease_files(world, "data") == []
+    b.remove("data")
