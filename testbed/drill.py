@@ -25,6 +25,7 @@ WRITER = (
     "cd /data && sha256sum blob* index.html"
 )
 READER = "cd /data && sha256sum blob* index.html"
+IDLE_RELEASE_S = 60  # idle_unmount (30 s by default) plus the janitor's ticks
 Say = Callable[[str], None]
 
 
@@ -138,6 +139,11 @@ def _restore_a(cluster: Cluster, report: DrillReport, say: Say, share: str) -> N
     report.a_users_after_boot = a.docker(
         "volume", "inspect", "-f", "{{.Status.users}}", report.volume
     ).stdout.strip()
+    # Nothing may stay mounted for the dead holder; a share parked by a's
+    # first catalog sync is released after idle_unmount, so wait that long.
+    deadline = time.monotonic() + IDLE_RELEASE_S
+    while cluster.nfs_mounts("a", share) and time.monotonic() < deadline:
+        time.sleep(2)
     report.a_mounts_after_boot = cluster.nfs_mounts("a", share)
     users = report.a_users_after_boot
     say(f"[a] back in {report.a_boot_s:.0f}s; users of {report.volume} on a: {users}")
