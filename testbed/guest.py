@@ -24,6 +24,7 @@ from testbed.nfs import GUEST_HOST_ADDR
 QEMU = "/usr/bin/qemu-system-x86_64"
 DOCKER = "/usr/bin/docker"  # the distro client matches dockerd 20.10
 DEFAULT_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3"
+SHUTDOWN_TIMEOUT = 60  # as in guest/stage2.sh: emulated containers stop slowly
 REPO = Path(__file__).resolve().parent.parent
 AGENT_PORT = 7000  # inside the guest, fixed in guest/stage2.sh
 PLUGIN_SOCKET = "/run/docker/plugins/nfsvol.sock"
@@ -328,7 +329,8 @@ class DockerHost:
 
     def start_dockerd(self, live_restore: bool = False, wait: float = 120) -> None:
         """Start dockerd with live-restore on or off; wait (if wait > 0) until it answers."""
-        self.write_file("/run/testbed/daemon.json", json.dumps({"live-restore": live_restore}))
+        config = {"live-restore": live_restore, "shutdown-timeout": SHUTDOWN_TIMEOUT}
+        self.write_file("/run/testbed/daemon.json", json.dumps(config))
         self.run(["/bin/busybox", "sh", "/run/testbed/dockerd.sh"]).check()
         if wait > 0:
             self.wait_dockerd(wait)

@@ -20,7 +20,9 @@ for c in $(awk '!/^#/ && $4 == 1 {print $1}' /proc/cgroups); do
 done
 mount --make-rshared /
 echo "stage2 done at $(cut -d" " -f1 /proc/uptime)s uptime" > /run/testbed/boot.log
-echo '{}' > /run/testbed/daemon.json
+# Time for emulated containers to stop and their volumes to be unmounted:
+# the default 15 s lets a slow guest force-exit before sending Unmount.
+echo '{"shutdown-timeout": 60}' > /run/testbed/daemon.json
 /bin/busybox sh /run/testbed/dockerd.sh
 # -S: the agent needs only the stdlib, and site imports cost seconds under TCG.
 setsid "$TB_PYTHON" -I -S /run/testbed/agent.py 7000 </dev/null >/run/testbed/agent.log 2>&1 &
