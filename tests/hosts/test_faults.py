@@ -363,18 +363,26 @@ def test_root_squash_export_names_the_cause_and_the_fix(side, cluster):
 def test_full_export_enospc_and_recovery(side):
     """ENOSPC reaches containers; Create fails leaving nothing; existing files intact; recovers."""
     b, small = side["host"], side["small"]
-    vol, new = unique("full"), unique("new")
+    vol, new, holder = unique("full"), unique("new"), unique("fullh")
     b.docker("volume", "create", "-d", SIDE, vol)
     run(b, "-v", f"{vol}:/data", "yes kept | head -c 100000 > /data/keep; sync")
     kept = (small / vol / "keep").read_bytes()
-    filled = run(b, "-v", f"{vol}:/data", "dd if=/dev/zero of=/data/fill bs=64k; sync", check=False)
-    assert "No space left on device" in filled.stderr, filled.stderr
-    refused = b.docker("volume", "create", "-d", SIDE, new, check=False)
-    assert refused.returncode != 0 and "No space left" in refused.stderr, refused.stderr
-    assert not (small / new).exists()
-    assert not (small / ".nfsvol" / "volumes" / f"{new}.json").exists()
-    assert (small / vol / "keep").read_bytes() == kept
-    run(b, "-v", f"{vol}:/data", "rm /data/fill")  # freed as a user would: through NFS
+    # A container holds the volume throughout, so its lease file on the export
+    # is written before the fill and not freed after it: the export stays full.
+    b.docker("run", "-d", "--name", holder, "--network", "none", "--volume-driver", SIDE,
+             "-v", f"{vol}:/data", IMAGE_TAG, "sleep", "600")  # fmt: skip
+    try:
+        filled = run(b, "-v", f"{vol}:/data", "dd if=/dev/zero of=/data/fill bs=64k; sync",
+                     check=False)  # fmt: skip
+        assert "No space left on device" in filled.stderr, filled.stderr
+        refused = b.docker("volume", "create", "-d", SIDE, new, check=False)
+        assert refused.returncode != 0 and "No space left" in refused.stderr, refused.stderr
+        assert not (small / new).exists()
+        assert not (small / ".nfsvol" / "volumes" / f"{new}.json").exists()
+        assert (small / vol / "keep").read_bytes() == kept
+        run(b, "-v", f"{vol}:/data", "rm /data/fill")  # freed as a user would: through NFS
+    finally:
+        b.docker("rm", "-f", holder)
     b.docker("volume", "create", "-d", SIDE, new)
     assert run(b, "-v", f"{new}:/data", "echo ok > /data/f; cat /data/f").stdout == "ok\n"
     assert run(b, "-v", f"{vol}:/data", "cat /data/keep").stdout.encode() == kept
