@@ -17,9 +17,14 @@ QUICK = ("Get", "List", "Path", "Capabilities")
 
 
 def test_hundreds_of_concurrent_creates(served):
-    """300 Creates from 32 clients: every volume once, directory and metadata both."""
+    """300 Creates from 24 clients: every volume once, directory and metadata both.
+
+    24, not 32: gunicorn may hand every connection to one worker, and a
+    worker lets at most threads - 4 (28) calls wait on shares at once; more
+    are refused by design (see Driver._bounded), which is not what this tests.
+    """
     names = [f"burst{i:03d}" for i in range(300)]
-    with ThreadPoolExecutor(max_workers=32) as pool:
+    with ThreadPoolExecutor(max_workers=24) as pool:
         results = list(pool.map(lambda n: served.client.call("Create", Name=n), names))
     assert [r for r in results if r != (200, {})] == []
     assert sorted(v["Name"] for v in served.client.ok("List")["Volumes"]) == names
