@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
+from nfsvol.dockerd import Caller, caller_of
 from nfsvol.driver import Driver
 from nfsvol.errors import InvalidRequest, NfsvolError, OperationTimeout, VolumeNotFound, shown
 from nfsvol.logs import new_request_id, render, tag
@@ -45,6 +46,7 @@ def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | Non
 
     @app.post("/Plugin.Activate")
     def activate() -> Response:
+        driver.activated(_caller())
         return _reply({"Implements": ["VolumeDriver"]})
 
     @app.post("/VolumeDriver.Capabilities")
@@ -68,7 +70,7 @@ def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | Non
     @app.post("/VolumeDriver.Mount")
     def mount() -> Response:
         body = _body()
-        return _reply({"Mountpoint": driver.mount(_name(body), _mount_id(body))})
+        return _reply({"Mountpoint": driver.mount(_name(body), _mount_id(body), _caller())})
 
     @app.post("/VolumeDriver.Unmount")
     def unmount() -> Response:
@@ -190,6 +192,11 @@ def _mount_id(body: dict[str, Any]) -> str:
         raise InvalidRequest(f"mount ID must be a string, got {shown(mount_id)}")
     # Docker before 1.12 sent no ID; all such callers share one count.
     return mount_id or "-"
+
+
+def _caller() -> Caller:
+    # gunicorn hands us the connection: its peer is the dockerd (see nfsvol.dockerd).
+    return caller_of(request.environ.get("gunicorn.socket"))
 
 
 def _reply(payload: dict[str, Any], status: int = 200) -> Response:

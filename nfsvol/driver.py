@@ -7,6 +7,7 @@ ones. Each share has its own lock; no lock is ever global.
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import threading
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from nfsvol.attempt import Abandoned, Attempt, bounded
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
+from nfsvol.dockerd import ACTIVATION_TAG, UNSEEN, Caller, new_activation, tagged_process
 from nfsvol.errors import (
     MountFailed,
     NfsvolError,
@@ -155,22 +157,24 @@ class Driver:
             self._state.cache_drop(share.name, name)
             self._state.set_last_error(share.name, name, None)
 
-    def mount(self, name: str, mount_id: str) -> str:
+    def mount(self, name: str, mount_id: str, caller: Caller = UNSEEN) -> str:
         """Make the volume reachable on this host for `mount_id`; return its path."""
         record = self._require(name)
         share = self.config.share(record.share)
         try:
-            return self._bounded(share, "Mount", lambda a: self._mount(record, mount_id, a))
+            work = functools.partial(self._mount, record, mount_id, caller)
+            return self._bounded(share, "Mount", work)
         except NfsvolError as exc:
             error = {"time": rfc3339(self._clock()), "error": str(exc)}
             self._state.set_last_error(record.share, name, error)
             raise
 
-    def _mount(self, record: VolumeRecord, mount_id: str, attempt: Attempt) -> str:
+    def _mount(self, record: VolumeRecord, mount_id: str, caller: Caller, attempt: Attempt) -> str:
         name = record.name
         share = self.config.share(record.share)
         with self._state.lock(share.name), self._access(share, linger=False) as catalog:
             self._check_on_share(share, catalog, name)
+            self._drop_leaked(share, name)  # e.g. this very ID, restarted by a new dockerd
             users = self._state.users(share.name, name)
             self._refuse_lost(share, name)
             lease = None if users else self._take_lease(share, catalog.root, record)
@@ -187,7 +191,9 @@ class Driver:
                 self._state.set_holders(share.name, name, holders)
                 self._keeper.wake()  # renews it
             users[mount_id] = users.get(mount_id, 0) + 1
-            self._state.set_users(share.name, name, users)
+            by = self._state.mounted_by(share.name, name)
+            by[mount_id] = self._tag(caller)
+            self._state.set_users(share.name, name, users, by)
             self._unpark(share)
         return str(catalog.root / name)
 
@@ -203,10 +209,14 @@ class Driver:
                 return
             users[mount_id] -= 1
             self._state.set_users(share.name, name, {k: n for k, n in users.items() if n > 0})
-            if not self._state.users(share.name, name):
-                self._drop_lease_quietly(share, name)
-            if share.type == "nfs" and not self._state.held_volumes(share.name):
-                self._release_quietly(share)
+            self._after_unmount(share, name)
+
+    def _after_unmount(self, share: Share, name: str) -> None:
+        """With the share locked: let go of what nobody here holds any more."""
+        if not self._state.users(share.name, name):
+            self._drop_lease_quietly(share, name)
+        if share.type == "nfs" and not self._state.held_volumes(share.name):
+            self._release_quietly(share)
 
     def path(self, name: str) -> str:
         """Where the volume is on this host, or "" if it is not mounted here."""
@@ -535,6 +545,7 @@ class Driver:
                     self._release_quietly(share)
 
     def _tidy(self) -> bool:
+        self.reclaim_leaked()
         self.release_idle()
         mounted = self.check_health()
         return bool(self.idle_shares()) or mounted
@@ -557,6 +568,58 @@ class Driver:
     def _release(self, share: Share) -> None:
         self._mounter.unmount(str(self._state.mountpoint(share.name)))
         self._state.set_mount_record(share.name, None)
+
+    # Mounts a dead dockerd left behind (see nfsvol.dockerd).
+
+    def activated(self, caller: Caller) -> None:
+        """dockerd said hello; one we cannot see gets a new tag for its Mounts."""
+        if caller.tag is None:
+            self._state.set_activation(new_activation())
+
+    def reclaim_leaked(self) -> None:
+        """Drop every mount whose dockerd is gone, of volumes no process uses."""
+        for share in self.config.shares.values():
+            for name in self._state.held_volumes(share.name):
+                if self._orphaned(share.name, name):
+                    with contextlib.suppress(NfsvolError), self._state.lock(share.name):
+                        self._drop_leaked(share, name)
+                        self._after_unmount(share, name)
+
+    def _tag(self, caller: Caller) -> str:
+        return caller.tag or self._state.activation() or ""
+
+    def _orphaned(self, share: str, name: str) -> list[str]:
+        """The volume's mount IDs whose dockerd, as far as we can see, is gone."""
+        return [i for i, tag in self._state.mounted_by(share, name).items() if self._gone(tag)]
+
+    def _gone(self, tag: str) -> bool:
+        process = tagged_process(tag)
+        return process is not None and self._fencer.start_time(process[0]) != process[1]
+
+    def _drop_leaked(self, share: Share, name: str) -> None:
+        """Forget orphaned mounts of the volume unless a process here still uses it.
+
+        A container may outlive its dockerd (live-restore); then it keeps
+        the count until it stops, when no Unmount comes either.
+        """
+        orphaned = self._orphaned(share.name, name)
+        if not orphaned or self._fencer.users(str(self._root(share) / name)):
+            return
+        log.warning("volume %s: dropping mounts %s: the dockerd that made them is gone "
+                    "and no process uses the volume", name, sorted(orphaned))  # fmt: skip
+        self._forget_mounts(share.name, name, orphaned)
+
+    def _left_by_earlier_dockerd(self, share: str, name: str) -> list[str]:
+        current = self._state.activation()
+        return [
+            i
+            for i, tag in self._state.mounted_by(share, name).items()
+            if self._gone(tag) or (tag.startswith(ACTIVATION_TAG) and tag != current)
+        ]
+
+    def _forget_mounts(self, share: str, name: str, ids: list[str]) -> None:
+        users = self._state.users(share, name)
+        self._state.set_users(share, name, {i: n for i, n in users.items() if i not in ids})
 
     # Leases: who holds a volume, across hosts (see nfsvol.leases).
 
@@ -792,6 +855,13 @@ class Driver:
             )
 
     def _refuse_in_use(self, share: str, name: str) -> None:
+        # dockerd sends Remove only when no container of its own refers to
+        # the volume, so mounts an earlier dockerd left are leaks.
+        earlier = self._left_by_earlier_dockerd(share, name)
+        if earlier:
+            log.warning("volume %s: Remove drops mounts %s left by an earlier dockerd",
+                        name, sorted(earlier))  # fmt: skip
+            self._forget_mounts(share, name, earlier)
         users = self._state.users(share, name)
         if users:
             raise VolumeInUse(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nfsvol import mountinfo
+from nfsvol.dockerd import start_time
 
 log = logging.getLogger("nfsvol.fence")
 
@@ -26,6 +27,10 @@ class Fencer:
     def __init__(self, proc: str = "/proc", kill: Callable[[int, int], None] = os.kill) -> None:
         self._proc = Path(proc)
         self._kill = kill
+
+    def start_time(self, pid: int) -> str | None:
+        """When process `pid` started, or None if it is gone (or not ours to see)."""
+        return start_time(pid, str(self._proc))
 
     def users(self, path: str) -> list[int]:
         """PIDs in other mount namespaces that have `path` (or below it) mounted."""

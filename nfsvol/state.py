@@ -3,7 +3,9 @@
     state_dir/boot_id                   the boot the counts below belong to
     state_dir/locks/<share>.lock        flock held while changing a share
     state_dir/mnt/<share>/              where an nfs share is mounted
-    state_dir/users/<share>/<vol>.json  {"ids": {mount ID: count}} on this host
+    state_dir/users/<share>/<vol>.json  {"ids": {mount ID: count}, "by": {mount ID:
+                                        which dockerd mounted it}} on this host
+    state_dir/activation                tags Mounts when we cannot see dockerd
     state_dir/mounts/<share>.json       which server the share is mounted from
     state_dir/cache/<share>/<vol>.json  mirror of the share's metadata
     state_dir/errors/<share>/<vol>.json the last failed Mount of the volume here
@@ -19,7 +21,7 @@ moment leaves either the old or the new counts, never a torn file.
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +70,20 @@ class HostState:
         data = fsutil.read_json(f"{self._dir}/users/{share}/{name}.json")
         return {} if data is None else dict(data["ids"])
 
-    def set_users(self, share: str, name: str, ids: dict[str, int]) -> None:
-        """Record the holders; an empty map deletes the file."""
+    def mounted_by(self, share: str, name: str) -> dict[str, str]:
+        """Mount ID -> tag of the dockerd that last mounted it ("" if not known)."""
+        data = fsutil.read_json(f"{self._dir}/users/{share}/{name}.json")
+        by = {} if data is None else data.get("by", {})
+        return {mount_id: by.get(mount_id, "") for mount_id in (data or {}).get("ids", {})}
+
+    def set_users(
+        self, share: str, name: str, ids: dict[str, int], by: Mapping[str, str] | None = None
+    ) -> None:
+        """Record the holders (and who mounted them); an empty map deletes the file."""
         path = self._users_file(share, name)
         if ids:
-            fsutil.write_json(path, {"ids": ids})
+            by = self.mounted_by(share, name) if by is None else by
+            fsutil.write_json(path, {"ids": ids, "by": {i: by.get(i, "") for i in ids}})
         else:
             fsutil.remove_file(path)
 
@@ -109,6 +120,17 @@ class HostState:
     def set_boot(self, boot_id: str) -> None:
         """Stamp the state with the current boot id."""
         fsutil.write_json(self.root / "boot_id", boot_id)
+
+    # The last Plugin.Activate from a dockerd we cannot see (see nfsvol.dockerd).
+
+    def activation(self) -> str | None:
+        """The tag of that dockerd's Mounts."""
+        tag: str | None = fsutil.read_json(self.root / "activation")
+        return tag
+
+    def set_activation(self, tag: str) -> None:
+        """A dockerd we cannot see said hello: tag its Mounts with `tag`."""
+        fsutil.write_json(self.root / "activation", tag)
 
     # Last Mount failure per volume, for `docker volume inspect`.
 

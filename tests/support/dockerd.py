@@ -1,5 +1,6 @@
 """A real dockerd on this machine, with a data root of the test's own."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ class Dockerd:
         self.socket = self.exec_root / "docker.sock"
         self.log_path = root / "dockerd.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.flags: list[str] = []  # extra dockerd flags, e.g. --live-restore
 
     def start(self, timeout: float = 60) -> None:
         """Run dockerd (no networking needed) and wait for its API."""
@@ -38,7 +40,7 @@ class Dockerd:
             "--data-root", str(self.root / "data"), "--exec-root", str(self.exec_root),
             "--pidfile", str(self.root / "dockerd.pid"), "-H", f"unix://{self.socket}",
             "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-            "--storage-driver", "overlay2",
+            "--storage-driver", "overlay2", *self.flags,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
@@ -70,6 +72,22 @@ class Dockerd:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL dockerd, as the OOM killer would; its containers' shims live on."""
+        if self.proc is None:
+            return
+        containerd = int((self.exec_root / "containerd" / "containerd.pid").read_text())
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc = None
+        # dockerd's own containerd logs through dockerd's pipes and dies with
+        # it; here nobody may reap it in time, so end it for the next dockerd.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(containerd, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{containerd}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def cleanup(self) -> None:
         """After stop(): release what dockerd left mounted and delete its exec root."""
