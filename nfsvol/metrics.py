@@ -137,7 +137,7 @@ class HeldCollector:
         self._shares = shares
 
     def collect(self) -> Iterator[Any]:
-        """Gauges per share: mount IDs holding volumes, volumes held, share mounted."""
+        """Gauges per share: mount IDs and volumes held, mounted from which server, health."""
         from prometheus_client.core import GaugeMetricFamily
 
         holds = GaugeMetricFamily(
@@ -150,15 +150,23 @@ class HeldCollector:
             "1 if the last probe of the share's mount here was ok, 0 if not",
             labels=["share", "state"],
         )
+        server = GaugeMetricFamily(
+            "nfsvol_share_server",
+            "1 for the server the share is mounted from here (one of its listed servers)",
+            labels=["share", "server"],
+        )
         for share in self._shares:
             names = self._state.held_volumes(share)
             holds.add_metric([share], sum(len(self._state.users(share, n)) for n in names))
             volumes.add_metric([share], len(names))
-            mounted.add_metric([share], int(self._state.mount_record(share) is not None))
+            record = self._state.mount_record(share)
+            mounted.add_metric([share], int(record is not None))
+            if record is not None and record.get("server"):
+                server.add_metric([share, record["server"]], 1)
             health = self._state.health(share)
             if health is not None:
                 healthy.add_metric([share, health.state], int(health.state == "ok"))
-        yield from (holds, volumes, mounted, healthy)
+        yield from (holds, volumes, mounted, server, healthy)
 
 
 def prepare_dir(directory: Path) -> None:

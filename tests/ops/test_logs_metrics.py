@@ -85,6 +85,23 @@ def test_metrics_count_every_worker_and_mount_failures(host):
     assert oct(sock.stat().st_mode & 0o777) == "0o600"
 
 
+def test_metrics_and_inspect_show_the_switch_to_the_next_server(host):
+    """The first listed server is gone: the next Mount lands on the second, and says so."""
+    sock = host.tmp / "run" / "metrics.sock"
+    client = served(host, metrics={"socket": str(sock)})
+    client.ok("Create", Name="data")
+    client.ok("Mount", Name="data", ID="c1")
+    assert sample(scrape(sock), "nfsvol_share_server", server="nfs1", share="main") == 1
+    client.ok("Unmount", Name="data", ID="c1")
+    host.servers.down("nfs1")
+    client.ok("Mount", Name="data", ID="c2")
+    text = scrape(sock)
+    assert sample(text, "nfsvol_share_server", server="nfs2", share="main") == 1
+    assert 'nfsvol_share_server{server="nfs1",share="main"}' not in text
+    assert sample(text, "nfsvol_mount_failures_total", server="nfs1") == 1
+    assert client.ok("Get", Name="data")["Volume"]["Status"]["server"] == "nfs2"
+
+
 def test_inspect_shows_the_last_mount_error_with_its_time(host):
     """A failed Mount leaves last_error in the volume's Status on this host."""
     client = served(host)
