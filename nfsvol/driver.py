@@ -824,6 +824,10 @@ class Driver:
         A stale one held by containers is replaced by the next Mount (see
         _ensure_reachable); a hung one held by containers is only reported.
         """
+        if state == UNREACHABLE and not self._state.held_volumes(share.name):
+            # Only our own reads can be waiting on it: fail them (EIO), so the
+            # one holding the share's lock lets go of it.
+            self._mounter.abort(str(self._state.mountpoint(share.name)))
         with contextlib.suppress(NfsvolError), self._state.lock(share.name):
             if not self._state.held_volumes(share.name):
                 log.warning("share %s is %s and unused: detaching it", share.name, state)

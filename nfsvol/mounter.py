@@ -112,10 +112,12 @@ class SubprocessMounter:
         """Unmount; fall back to a lazy detach if the server does not answer."""
         if target not in self.mount_points():
             return
+        # --no-canonicalize: our targets are canonical, and resolving one
+        # would stat a dead server's mount and hang.
         try:
-            result = run([self._umount_helper, target], self._timeout)
+            result = run([self._umount_helper, "--no-canonicalize", target], self._timeout)
         except OperationTimeout:
-            result = run([self._umount_helper, "-l", target], self._timeout)
+            result = run([self._umount_helper, "-l", "--no-canonicalize", target], self._timeout)
         if result.returncode != 0 and target in self.mount_points():
             raise MountFailed(
                 f"unmounting {target} failed (exit {result.returncode}): "
@@ -129,7 +131,6 @@ class SubprocessMounter:
         it answers again. The unmount itself fails (EBUSY) while the share
         is in use, which is fine: it is the abort that matters.
         """
-        # --no-canonicalize: resolving the path would stat the dead mount and hang.
         with contextlib.suppress(OperationTimeout, OSError):
             run([self._umount_helper, "-f", "--no-canonicalize", target], self._timeout)
 

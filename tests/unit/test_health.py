@@ -12,7 +12,7 @@ import time
 
 from nfsvol.driver import Driver
 from nfsvol.health import Prober
-from tests.fakes.servers import mounted_below
+from tests.fakes.servers import UMOUNT_HELPER, mounted_below
 
 
 class FakeStatfs:
@@ -111,3 +111,20 @@ def test_probes_wait_for_the_interval(world):
     world.clock.advance(5)
     driver.check_health()
     assert health(driver) == "stale"
+
+
+def test_a_hung_share_nobody_holds_is_aborted_and_detached(world):
+    """A dead server under an idle share: its reads are failed and the mount let go."""
+    statfs = FakeStatfs()
+    driver = monitored(world, statfs, mount_timeout=1, umount_helper=UMOUNT_HELPER)
+    driver.create("data", None)  # leaves the share parked for idle_unmount
+    root = str(world.share_mount())
+    statfs.hung[root] = threading.Event()
+    try:
+        driver.check_health()
+        assert mounted_below(world.tmp) == []
+        assert ["-f", "--no-canonicalize", root] in world.servers.umount_calls()
+    finally:
+        statfs.hung[root].set()
+    del statfs.hung[root]
+    assert driver.mount("data", "c1").endswith("/data")
