@@ -1,11 +1,14 @@
 """Real defaults, built in one place, and gunicorn serving them on a socket."""
 
+import atexit
 import contextlib
 import ctypes
 import gc
 import logging
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +70,21 @@ def enable_metrics(config: Config) -> metrics.Recorder:
     """
     if config.metrics is None:
         return metrics.NoMetrics()
-    metrics.prepare_dir(config.state_dir / "prometheus")
+    # Not under state_dir: the values are mmapped, which some filesystems
+    # (9p, some NFS) refuse, and they are worth nothing after a restart.
+    directory = Path(tempfile.mkdtemp(prefix="nfsvol-metrics-"))
+    atexit.register(_remove_in, os.getpid(), directory)
+    metrics.prepare_dir(directory)
     recorder = metrics.PrometheusMetrics()
     state = HostState(config.state_dir, config.share_names, config.mount_timeout)
     metrics.start_exporter(config.metrics, metrics.registry(state, config.share_names))
     return recorder
+
+
+def _remove_in(pid: int, directory: Path) -> None:
+    # Workers inherit atexit handlers and exit on their own: only the master cleans up.
+    if os.getpid() == pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _worker_exited(server: object, worker: Any) -> None:

@@ -96,7 +96,8 @@ class PluginProcess:
         self.config_path.write_text(yaml.safe_dump(config))
         self.socket_path = str(workdir / "plugin.sock")
         self.log_path = workdir / "plugin.log"
-        self._env = {**os.environ, **env}
+        # TMPDIR: a killed plugin's metrics directory is left in the test's tree.
+        self._env = {**os.environ, "TMPDIR": str(workdir), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20) -> PluginClient:
