@@ -327,6 +327,17 @@ class DockerHost:
         self.kill(pid, sig)
         wait_for(lambda: self.run(["kill", "-0", str(pid)]).rc != 0, timeout, "dockerd to exit")
 
+    def kill_dockerd(self, timeout: float = 60) -> None:
+        """SIGKILL dockerd and the containerd it started, as the OOM killer would.
+
+        Containers live on in their shims until the next dockerd decides.
+        """
+        containerd = self.run(["cat", "/var/run/docker/containerd/containerd.pid"]).check()
+        self.stop_dockerd(signal.SIGKILL, timeout)
+        pid = int(containerd.stdout)
+        self.kill(pid, signal.SIGKILL)
+        wait_for(lambda: self.run(["kill", "-0", str(pid)]).rc != 0, timeout, "containerd to exit")
+
     def start_dockerd(self, live_restore: bool = False, wait: float = 120) -> None:
         """Start dockerd with live-restore on or off; wait (if wait > 0) until it answers."""
         config = {"live-restore": live_restore, "shutdown-timeout": SHUTDOWN_TIMEOUT}

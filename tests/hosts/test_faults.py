@@ -130,9 +130,17 @@ def _users(host, volume: str) -> str:
     return host.docker("volume", "inspect", "-f", "{{.Status.users}}", volume).stdout.strip()
 
 
-@pytest.mark.parametrize("live_restore", [False, True], ids=["plain", "live-restore"])
-def test_dockerd_restart(cluster, live_restore):
-    """Volumes stay listed, --restart always containers come back with their data, no leak."""
+@pytest.mark.parametrize(
+    "live_restore, killed",
+    [(False, False), (True, False), (False, True)],
+    ids=["plain", "live-restore", "killed"],
+)
+def test_dockerd_restart(cluster, live_restore, killed):
+    """Volumes stay listed, --restart always containers come back with their data, no leak.
+
+    killed: dockerd and its containerd get SIGKILL, so no Unmount is ever
+    sent for the container they lost; nfsvol must not count it twice.
+    """
     a = cluster.hosts["a"]
     vol, gone, ctr = unique("dr"), unique("drx"), unique("drc")
     a.docker("volume", "create", "-d", "nfsvol", gone)  # never used by a container
@@ -142,7 +150,13 @@ def test_dockerd_restart(cluster, live_restore):
              "--volume-driver", "nfsvol", "-v", f"{vol}:/data", IMAGE_TAG,
              "sh", "-c", "echo $$ >> /data/starts; sleep 900")  # fmt: skip
     _wait(lambda: (cluster.export_dir("main") / vol / "starts").exists(), 60, "the first start")
-    seconds = a.restart_dockerd(live_restore=live_restore)
+    if killed:
+        began = time.monotonic()
+        a.kill_dockerd()
+        a.start_dockerd()
+        seconds = time.monotonic() - began
+    else:
+        seconds = a.restart_dockerd(live_restore=live_restore)
     try:
         assert {vol, gone} <= set(a.docker("volume", "ls", "-q").stdout.split())
         _wait(lambda: _state(a, ctr) == "running", 120, "the container back")
@@ -156,7 +170,8 @@ def test_dockerd_restart(cluster, live_restore):
             a.restart_dockerd(live_restore=False)
     _wait(lambda: cluster.nfs_mounts("a", "main") == [], 60, "the share released")
     a.docker("volume", "rm", vol, gone)
-    print(f"\n  dockerd back in {seconds:.1f}s ({'live-restore' if live_restore else 'plain'})")
+    how = "killed" if killed else "live-restore" if live_restore else "plain"
+    print(f"\n  dockerd back in {seconds:.1f}s ({how})")
 
 
 def _state(host, ctr: str) -> str:
