@@ -2,7 +2,9 @@
 
 Inside every guest the NFS server answers at SERVER_IP on the standard ports
 (DNAT to ganesha on this machine's loopback), and DEAD_IP is a server that
-is down: connections to it are refused at once.
+is down: connections to it are refused at once. SECOND_IP is a second
+ganesha in front of the same disk (two heads, one storage), started only by
+the drills that need it.
 """
 
 from __future__ import annotations
@@ -23,12 +25,22 @@ from testbed.nfs import PSEUDO, NfsServer, ensure_rpcbind
 
 SERVER_IP = "10.0.2.101"
 DEAD_IP = "10.0.2.103"
+SECOND_IP = "10.0.2.102"
 NFS_PORT, MOUNT_PORT = 2049, 20048
 PLUGIN_CONFIG = "/etc/nfsvol/config.yaml"
+METRICS_SOCKET = "/run/nfsvol/metrics.sock"
 LEASE_TTL, HEALTH_INTERVAL = 10, 5  # short, so the drills take seconds, not minutes
-SHARES = ("main", "v3", "ft")
+SHARES = ("main", "v3", "ft", "ha")
 V3_OPTIONS = ["hard", "proto=tcp", f"port={NFS_PORT}", "mountproto=tcp", f"mountport={MOUNT_PORT}"]
 
+
+# GET /metrics on the socket in argv[1]; print the body.
+_SCRAPE = (
+    "import socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(20); "
+    "s.connect(sys.argv[1]); s.sendall(b'GET /metrics HTTP/1.0\\r\\n\\r\\n'); "
+    "data = b''.join(iter(lambda: s.recv(65536), b'')); "
+    "sys.stdout.write(data.partition(b'\\r\\n\\r\\n')[2].decode())"
+)
 
 # POST /Plugin.Activate on the socket in argv[1]; exit 0 on HTTP 200.
 _ACTIVATE_PROBE = (
@@ -48,12 +60,15 @@ def plugin_config() -> dict[str, Any]:
         "catalog_ttl": 2,
         "lease_ttl": LEASE_TTL,
         "health_interval": HEALTH_INTERVAL,
+        "metrics": {"socket": METRICS_SOCKET},
         "shares": {
             "main": _nfs([SERVER_IP], "main", "4.1", ["hard"]),
             # ganesha's lock manager is off in the bed, so v3 goes without NLM.
             "v3": _nfs([SERVER_IP], "v3", "3", [*V3_OPTIONS, "nolock"]),
             # The first server is down: mounts fall through to the second.
             "ft": _nfs([DEAD_IP, SERVER_IP], "ft", "4.1", ["hard"]),
+            # Two heads, one disk: when the first dies, mounts go to the second.
+            "ha": _nfs([SERVER_IP, SECOND_IP], "ha", "4.1", ["hard"]),
         },
     }
 
@@ -82,10 +97,13 @@ class Cluster:
     ) -> None:
         self.workdir = workdir
         self.server = NfsServer(workdir / "export")
+        self.second = NfsServer(workdir / "export")  # same disk; started by the drills
         dead_port = free_port()  # nothing ever listens here
         forwards = [
             Forward(SERVER_IP, NFS_PORT, self.server.nfs_port),
             Forward(SERVER_IP, MOUNT_PORT, self.server.mnt_port),
+            Forward(SECOND_IP, NFS_PORT, self.second.nfs_port),
+            Forward(SECOND_IP, MOUNT_PORT, self.second.mnt_port),
             Forward(DEAD_IP, NFS_PORT, dead_port),
             Forward(DEAD_IP, MOUNT_PORT, dead_port),
         ]
@@ -134,7 +152,11 @@ class Cluster:
         """Start nfsvol in `host` and wait until its socket answers."""
         host.run(["rm", "-f", PLUGIN_SOCKET]).check()  # one left by a killed plugin is no sign
         self.plugin_pids[host.name] = host.start_plugin(PLUGIN_CONFIG)
-        wait_for(lambda: self._plugin_up(host), 60, f"nfsvol on {host.name}", 0.5)
+        try:
+            wait_for(lambda: self._plugin_up(host), 60, f"nfsvol on {host.name}", 0.5)
+        except TimeoutError as exc:
+            log = host.run(["cat", "/run/testbed/nfsvol.log"]).stdout
+            raise TimeoutError(f"{exc}; its log ends: {log[-3000:]}") from None
 
     def _plugin_up(self, host: DockerHost) -> bool:
         rc = host.wait(self.plugin_pids[host.name], timeout=0)
@@ -167,6 +189,11 @@ class Cluster:
             lines = [line for line in lines if line.split()[0].endswith(f":{PSEUDO}/{share}")]
         return lines
 
+    def metrics(self, name: str) -> str:
+        """What a Prometheus scrape of nfsvol on host `name` returns."""
+        scrape = [self.hosts[name].python, "-I", "-S", "-c", _SCRAPE, METRICS_SOCKET]
+        return self.hosts[name].run(scrape, timeout=60).check().stdout
+
     def plugin_log(self, name: str) -> str:
         """nfsvol's log on host `name`."""
         return self.hosts[name].run(["cat", "/run/testbed/nfsvol.log"]).stdout
@@ -185,6 +212,7 @@ class Cluster:
         for host in self.hosts.values():
             host.close()
         self.server.stop()
+        self.second.stop()
         if self._rpcbind is not None:
             self._rpcbind.terminate()
             self._rpcbind.wait(timeout=10)
@@ -194,4 +222,5 @@ class Cluster:
         """close(), then delete the work directory."""
         self.close()
         self.server.cleanup()
+        self.second.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)

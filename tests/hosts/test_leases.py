@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from testbed import IMAGE_TAG
-from testbed.cluster import HEALTH_INTERVAL, LEASE_TTL
+from testbed.cluster import HEALTH_INTERVAL, LEASE_TTL, SECOND_IP, SERVER_IP
 from testbed.drill import wait_listed
 from testbed.nfs import GUEST_HOST_ADDR
 from tests.hosts.conftest import run, unique
@@ -123,4 +123,64 @@ def test_the_monitor_notices_a_dead_server_and_its_return(cluster):
     print(
         f"\n  health_interval {HEALTH_INTERVAL}s: dead server noticed after {noticed:.1f}s, "
         f"its return {back:.1f}s after the restart ({time.monotonic() - stopped:.0f}s in all)"
+    )
+
+
+def test_new_mounts_land_on_the_second_server_when_the_first_dies(cluster):
+    """Share "ha" lists two ganeshas in front of one disk; the first is stopped.
+
+    The monitor sees the mount unreachable; once its last container is gone
+    the hung mount is detached, and the next Mount goes to the second
+    server: Status and metrics name it, and the data is all there.
+    """
+    a = cluster.hosts["a"]
+    vol, holder, holder2 = unique("ha"), unique("ha-holder"), unique("ha-holder")
+    a.docker("volume", "create", "-d", "nfsvol", "-o", "share=ha", vol)
+    a.docker("run", "-d", "--name", holder, "--network", "none", *NFSVOL, "-v", f"{vol}:/data",
+             IMAGE_TAG, "sh", "-c", "echo written-via-first > /data/f; sleep 600")  # fmt: skip
+
+    def status(field: str) -> str:
+        fmt = f"{{{{if .Status.{field}}}}}{{{{.Status.{field}}}}}{{{{end}}}}"
+        return a.docker("volume", "inspect", "-f", fmt, vol, timeout=60).stdout.strip()
+
+    def health() -> str:
+        return status("health.state")
+
+    def serving(server: str) -> bool:
+        return f'nfsvol_share_server{{server="{server}",share="ha"}} 1.0' in cluster.metrics("a")
+
+    cluster.second.start()
+    try:
+        _wait(lambda: health() == "ok", 3 * HEALTH_INTERVAL + 30, "the first probe")
+        assert status("server") == SERVER_IP and serving(SERVER_IP)
+        cluster.server.stop()
+        stopped = time.monotonic()
+        try:
+            noticed = _wait(lambda: health() == "unreachable", 60, "the dead server noticed")
+            a.docker("rm", "-f", holder, timeout=120)
+            gone = _wait(lambda: cluster.nfs_mounts("a", "ha") == [], 120, "the hung mount gone")
+            began = time.monotonic()
+            a.docker("run", "-d", "--name", holder2, "--network", "none", *NFSVOL,
+                     "-v", f"{vol}:/data", IMAGE_TAG, "sh", "-c",
+                     "cat /data/f > /data/seen; sleep 600", timeout=240)  # fmt: skip
+            seen = cluster.export_dir("ha") / vol / "seen"
+            _wait(lambda: seen.exists() and seen.read_text() != "", 60, "the read on the second")
+            mount_s = time.monotonic() - began
+            assert seen.read_text() == "written-via-first\n"
+            assert status("server") == SECOND_IP
+            mounts = cluster.nfs_mounts("a", "ha")
+            assert len(mounts) == 1 and mounts[0].startswith(f"{SECOND_IP}:"), mounts
+            assert serving(SECOND_IP) and not serving(SERVER_IP)
+            assert f'nfsvol_mount_failures_total{{server="{SERVER_IP}"}}' in cluster.metrics("a")
+        finally:
+            cluster.server.start()
+    finally:
+        a.docker("rm", "-f", holder, holder2, check=False, timeout=120)
+        _wait(lambda: cluster.nfs_mounts("a", "ha") == [], 120, "the share released")
+        cluster.second.stop()
+    a.docker("volume", "rm", vol)
+    print(
+        f"\n  first server stopped: unreachable after {noticed:.1f}s, hung mount detached "
+        f"{gone:.1f}s later (after the holder left); the next Mount fell through to the "
+        f"second server: docker run took {mount_s:.1f}s ({time.monotonic() - stopped:.0f}s in all)"
     )
