@@ -26,6 +26,7 @@ WRITER = (
 )
 READER = "cd /data && sha256sum blob* index.html"
 IDLE_RELEASE_S = 60  # idle_unmount (30 s by default) plus the janitor's ticks
+TAKEOVER_LIMIT_S = 300  # how long b retries a single-host volume whose lease is live
 Say = Callable[[str], None]
 
 
@@ -46,6 +47,11 @@ class DrillReport:
     failover_s: float = 0.0
     plain_start_b_s: float = 0.0
     a_boot_s: float = 0.0
+    access: str = "shared"
+    refusals_on_b: list[str] = field(default_factory=list)  # single-host: a's lease still live
+    lease_wait_s: float = 0.0  # power-off to the start of b's first accepted run
+    start_s: float = 0.0  # that run, from docker run to the manifest read
+    refusal_on_a: str = ""  # single-host: a, back, is refused while b holds the volume
 
 
 def parse_manifest(text: str) -> dict[str, str]:
@@ -92,18 +98,40 @@ def _serve(host: DockerHost, volume: str, name: str) -> str:
     return host.docker("exec", name, "wget", "-qO-", "http://127.0.0.1/index.html").stdout
 
 
+def _read_when_free(host: DockerHost, report: DrillReport, cut: float) -> str:
+    """READER on `host`, retried while another host's single-host lease is live."""
+    while True:
+        began = time.monotonic()
+        try:
+            manifest = _run(host, report.volume, READER)
+        except RuntimeError as exc:
+            held = report.access == "single-host" and "is held by host" in str(exc)
+            if not held or time.monotonic() - cut > TAKEOVER_LIMIT_S:
+                raise
+            report.refusals_on_b.append(str(exc))
+            continue
+        report.lease_wait_s = began - cut
+        report.start_s = time.monotonic() - began
+        return manifest
+
+
 def run_drill(
-    cluster: Cluster, say: Say = print, driver: str = "nfsvol", share: str = "main"
+    cluster: Cluster,
+    say: Say = print,
+    driver: str = "nfsvol",
+    share: str = "main",
+    access: str = "shared",
 ) -> DrillReport:
     """Play the drill on hosts a and b of `cluster`; host a is running again at the end.
 
-    `driver` names the volume plugin on both hosts; `share` is the bed's export it uses.
+    `driver` names the volume plugin on both hosts; `share` is the bed's export it uses;
+    `access` is the volume's access mode (single-host: b waits out a's lease).
     """
     a, b = cluster.hosts["a"], cluster.hosts["b"]
-    report = DrillReport(volume=f"drill-{uuid.uuid4().hex[:6]}")
+    report = DrillReport(volume=f"drill-{uuid.uuid4().hex[:6]}", access=access)
     vol = report.volume
-    say(f"[a] docker volume create -d {driver} {vol}")
-    a.docker("volume", "create", "-d", driver, vol)
+    say(f"[a] docker volume create -d {driver} -o access={access} {vol}")
+    a.docker("volume", "create", "-d", driver, "-o", f"access={access}", vol)
     say("[a] a container writes 12 files, fsyncs them and records their SHA-256 manifest")
     report.manifest_a = parse_manifest(_run(a, vol, WRITER))
     say(f"[a] busybox httpd serves the volume: {_serve(a, vol, 'web-a').strip()}")
@@ -113,11 +141,16 @@ def run_drill(
     cluster.power_off("a")
     report.listed_on_b = wait_listed(b, vol)
     say(f"[b] docker volume ls lists {vol}: {report.listed_on_b}")
-    report.manifest_b = parse_manifest(_run(b, vol, READER))
+    report.manifest_b = parse_manifest(_read_when_free(b, report, cut))
     report.failover_s = time.monotonic() - cut
     same = report.manifest_b == report.manifest_a
     say(f"[b] the same container read the volume: manifest identical = {same}")
-    say(f"[b] power-off to verified data: {report.failover_s:.1f}s")
+    if report.refusals_on_b:
+        say(f"[b] refused {len(report.refusals_on_b)}x while a's lease was live")
+    say(
+        f"[b] power-off to verified data: {report.failover_s:.1f}s = waiting for the volume "
+        f"{report.lease_wait_s:.1f}s + the container's run {report.start_s:.1f}s"
+    )
     started = time.monotonic()
     b.docker("run", "--rm", "--network", "none", IMAGE_TAG, "true")
     report.plain_start_b_s = time.monotonic() - started
@@ -126,7 +159,7 @@ def run_drill(
     _restore_a(cluster, report, say, share)
     report.on_server = server_manifest(cluster.export_dir(share) / vol)
     say(f"[server] digests on ganesha's disk match: {report.on_server == report.manifest_a}")
-    b.docker("rm", "-f", "web-b")
+    b.docker("rm", "-f", "web-b", check=False)  # single-host: already gone
     b.docker("volume", "rm", vol)
     return report
 
@@ -147,5 +180,11 @@ def _restore_a(cluster: Cluster, report: DrillReport, say: Say, share: str) -> N
     report.a_mounts_after_boot = cluster.nfs_mounts("a", share)
     users = report.a_users_after_boot
     say(f"[a] back in {report.a_boot_s:.0f}s; users of {report.volume} on a: {users}")
+    if report.access == "single-host":
+        refused = a.docker("run", "--rm", "--network", "none", "-v", f"{report.volume}:/data",
+                           IMAGE_TAG, "true", check=False)  # fmt: skip
+        report.refusal_on_a = refused.stderr.strip() if refused.returncode else ""
+        say(f"[a] refused while b holds the volume: {bool(report.refusal_on_a)}")
+        cluster.hosts["b"].docker("rm", "-f", "web-b")  # b lets go: a may mount again
     report.manifest_a_after = parse_manifest(_run(a, report.volume, READER))
     say(f"[a] data untouched: {report.manifest_a_after == report.manifest_a}")
