@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         host_results = hosts.run(args.quick, _say)
         results["samples"].update(host_results.pop("samples"))
         results.update(host_results)
+    if "python_loop_ms_guest" in results:
+        factor = results["python_loop_ms_guest"] / results["python_loop_ms_native"]
+        results["guest_emulation_factor"] = round(factor, 1)
     results["machine"]["wall_s"] = round(time.monotonic() - started, 1)
     Path(args.out).write_text(json.dumps(results, indent=2))
     _say(_table(results))

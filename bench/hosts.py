@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.stats import p50, timed_ms
+from bench.stats import PYTHON_LOOP, p50, timed_ms
 from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
 from testbed.cluster import SERVER_IP, Cluster
@@ -100,6 +100,13 @@ def mount_economy(cluster: Cluster, count: int, results: dict[str, Any]) -> None
     results["volumes_in_use"] = count  # 100, or 20 with --quick
 
 
+def emulation(cluster: Cluster, results: dict[str, Any]) -> None:
+    """The same pure-Python workload in guest a: how much slower its CPU is than ours."""
+    host = cluster.hosts["a"]
+    runs = [host.run([host.python, "-I", "-S", "-c", PYTHON_LOOP], timeout=300) for _ in range(3)]
+    results["python_loop_ms_guest"] = round(p50([float(r.check().stdout) for r in runs]), 1)
+
+
 def failover(cluster: Cluster, results: dict[str, Any]) -> None:
     """Power-off of host a to data read on host b, beside a plain container start on b."""
     report = run_drill(cluster, say=lambda _line: None)
@@ -108,6 +115,8 @@ def failover(cluster: Cluster, results: dict[str, Any]) -> None:
     results["failover_s"] = round(report.failover_s, 1)
     results["plain_start_b_s"] = round(report.plain_start_b_s, 1)
     results["failover_vs_plain_start"] = round(report.failover_s / report.plain_start_b_s, 2)
+    results["failover_wait_s"] = round(report.lease_wait_s, 1)  # listed, then free to mount
+    results["failover_run_s"] = round(report.start_s, 1)  # the reader's docker run on b
 
 
 def run(quick: bool, say: Any) -> dict[str, Any]:
@@ -118,6 +127,7 @@ def run(quick: bool, say: Any) -> dict[str, Any]:
         boots = cluster.start()
         results["host_boot_s"] = round(max(boots.values()), 1)
         say(f"  bed up, hosts booted in {boots}")
+        emulation(cluster, results)
         run_ratios(cluster, 5 if quick else 10, results)
         say("  run ratios done")
         mount_economy(cluster, 20 if quick else 100, results)

@@ -11,13 +11,15 @@ import json
 import multiprocessing
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.stats import p50, p95, sample_ms
+from bench.stats import PYTHON_LOOP, p50, p95, sample_ms
 from tests.support.plugin import PluginClient, PluginProcess, children
 
 
@@ -100,6 +102,20 @@ def get_rps(socket_path: str, name: str, clients: int, seconds: float) -> float:
     return total / seconds
 
 
+def mount_cycle(client: PluginClient, name: str) -> None:
+    """One Mount and its Unmount, as a container start and stop send them."""
+    client.ok("Mount", Name=name, ID="bench")
+    client.ok("Unmount", Name=name, ID="bench")
+
+
+def python_loop_ms() -> float:
+    """A fixed pure-Python workload here, to compare with the same in a guest."""
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", PYTHON_LOOP], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout)
+
+
 def run(quick: bool, say: Any) -> dict[str, Any]:
     """Measure the local figures; return them with their raw samples."""
     sizes = [100, 1000, 10000]
@@ -128,6 +144,10 @@ def run(quick: bool, say: Any) -> dict[str, Any]:
             results["get_p50_ms_10k"] = round(p50(gets), 3)
             results["get_p95_ms_10k"] = round(p95(gets), 3)
             results["path_p50_ms_10k"] = round(p50(paths), 3)
+            mounts = sample_ms(lambda: mount_cycle(warm, "vol05000"), rounds // 2)
+            results["mount_unmount_p50_ms_native"] = round(p50(mounts), 3)
+            results["samples"]["mount_unmount_ms_native"] = mounts
+            results["python_loop_ms_native"] = round(python_loop_ms(), 1)
             results["list_p50_ms_10k"] = results["list_scaling"]["10000"]
             results["samples"]["get_ms_10k"] = gets
             results["get_rps_8_clients"] = round(

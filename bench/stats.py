@@ -28,3 +28,11 @@ def p95(samples: list[float]) -> float:
     """The 95th percentile (nearest rank)."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+# A fixed pure-Python workload: its time here and in a guest is the
+# emulation factor that the guest's figures carry (see bench.hosts).
+PYTHON_LOOP = (
+    "import time; t = time.perf_counter(); sum(i * i for i in range(1_000_000)); "
+    "print((time.perf_counter() - t) * 1000)"
+)
