@@ -14,7 +14,7 @@ import time
 import pytest
 
 from testbed import IMAGE_TAG
-from testbed.cluster import PLUGIN_CONFIG, SERVER_IP
+from testbed.cluster import HEALTH_INTERVAL, PLUGIN_CONFIG, SERVER_IP
 from tests.hosts.conftest import run, unique
 
 pytestmark = pytest.mark.hosts
@@ -179,7 +179,8 @@ def _state(host, ctr: str) -> str:
 
 
 def test_stale_handle_is_remounted_without_an_operator(cluster):
-    """The export is recreated under a mounted share: the next Mount mounts it afresh."""
+    """The export is recreated under a mounted share: the monitor says so within its
+    interval, and the next Mount mounts it afresh."""
     a = cluster.hosts["a"]
     vol, other, holder = unique("st"), unique("st2"), unique("sth")
     for name in (vol, other):
@@ -195,15 +196,26 @@ def test_stale_handle_is_remounted_without_an_operator(cluster):
         shutil.rmtree(export)
         backup.rename(export)
         cluster.server.restart()  # the server is swapped too: nothing cached keeps old handles
+        restarted = time.monotonic()
         target = "/var/lib/nfsvol/mnt/ft"
         probe = a.run(["stat", "-f", target])
         assert probe.rc != 0 and "Stale file handle" in probe.stderr, probe
+        # One interval, one probe, and the time a docker inspect takes in the guest.
+        _wait(lambda: _health(a, vol) == "stale", 2 * HEALTH_INTERVAL + 30, "stale noticed")
+        noticed = time.monotonic() - restarted
         assert run(a, "-v", f"{other}:/data", "cat /data/f").stdout == "before\n"
         assert a.run(["stat", "-f", target]).rc == 0
+        _wait(lambda: _health(a, vol) == "ok", 2 * HEALTH_INTERVAL + 30, "ok after the remount")
     finally:
         a.docker("rm", "-f", holder)
     warned = [line for line in cluster.plugin_log("a").splitlines() if "stale file handle" in line]
     assert warned, "nfsvol did not say it remounted a stale share"
+    print(f"\n  the monitor reported the stale share {noticed:.1f}s after the server's restart")
+
+
+def _health(host, volume: str) -> str:
+    fmt = "{{if .Status.health}}{{.Status.health.state}}{{end}}"
+    return host.docker("volume", "inspect", "-f", fmt, volume, timeout=60).stdout.strip()
 
 
 def test_dockerd_before_the_plugin_never_runs_on_an_empty_volume(cluster):
