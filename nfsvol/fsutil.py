@@ -73,11 +73,12 @@ def read_json(path: str | Path) -> Any:
         return None
 
 
-def remove_file(path: Path) -> None:
-    """Unlink `path` durably; a missing file is fine."""
+def remove_file(path: Path, durable: bool = True) -> None:
+    """Unlink `path` (durably, unless told otherwise); a missing file is fine."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)
 
 
 class LockTimeout(Exception):

@@ -14,8 +14,12 @@
     state_dir/holders/<share>/<vol>.json every host's lease, mirrored for Get
     state_dir/health/<share>.json       the last probe of the share's mount
 
-Every file is replaced atomically and fsynced, so a `kill -9` at any
-moment leaves either the old or the new counts, never a torn file.
+Every file is replaced atomically (write, then rename), so a `kill -9` at
+any moment leaves either the old or the new counts, never a torn file: a
+dead process loses nothing it wrote to the page cache. Only boot_id and
+activation are fsynced. Everything else describes this boot alone (a
+reboot discards it, see Driver.reconcile), so power loss cannot make it
+wrong, and an fsync per Mount would only cost time.
 """
 
 import contextlib
@@ -83,9 +87,10 @@ class HostState:
         path = self._users_file(share, name)
         if ids:
             by = self.mounted_by(share, name) if by is None else by
-            fsutil.write_json(path, {"ids": ids, "by": {i: by.get(i, "") for i in ids}})
+            data = {"ids": ids, "by": {i: by.get(i, "") for i in ids}}
+            fsutil.write_json(path, data, durable=False)
         else:
-            fsutil.remove_file(path)
+            fsutil.remove_file(path, durable=False)
 
     def held_volumes(self, share: str) -> list[str]:
         """Volumes of `share` that some container on this host holds."""
@@ -106,9 +111,9 @@ class HostState:
         """Remember (or forget) the server the share is mounted from."""
         path = self.root / "mounts" / f"{share}.json"
         if record is None:
-            fsutil.remove_file(path)
+            fsutil.remove_file(path, durable=False)
         else:
-            fsutil.write_json(path, record)
+            fsutil.write_json(path, record, durable=False)
 
     # Boot identity: counts from a previous boot describe no live container.
 
@@ -145,7 +150,7 @@ class HostState:
         """Remember (or, with None, forget) the last failed Mount."""
         path = self.root / "errors" / share / f"{name}.json"
         if error is None:
-            fsutil.remove_file(path)
+            fsutil.remove_file(path, durable=False)
         else:
             fsutil.write_json(path, error, durable=False)  # diagnostics: losing it is harmless
 
@@ -164,7 +169,7 @@ class HostState:
 
     def cache_drop(self, share: str, name: str) -> None:
         """Forget a volume the share no longer has."""
-        fsutil.remove_file(self.root / "cache" / share / f"{name}.json")
+        fsutil.remove_file(self.root / "cache" / share / f"{name}.json", durable=False)
 
     def cached_names(self, share: str) -> list[str]:
         """Every volume name cached for `share`."""
@@ -198,10 +203,10 @@ class HostState:
         """Remember our lease and its last successful renewal; None forgets it."""
         path = self.root / "leases" / share / f"{name}.json"
         if lease is None:
-            fsutil.remove_file(path)
+            fsutil.remove_file(path, durable=False)
         else:
             data = {"lease": lease.to_json(), "file": lease.file, "renewed_at": at}
-            fsutil.write_json(path, data)
+            fsutil.write_json(path, data, durable=False)
 
     def own_leases(self, share: str) -> list[str]:
         """Volumes of `share` this host has a lease on."""
@@ -220,7 +225,7 @@ class HostState:
             data = {f: {"token": w.token, "first_seen": w.first_seen} for f, w in watches.items()}
             fsutil.write_json(path, data, durable=False)  # lost: the watch restarts, safely
         else:
-            fsutil.remove_file(path)
+            fsutil.remove_file(path, durable=False)
 
     def holders(self, share: str, name: str) -> list[Lease]:
         """Every host's lease on the volume, as last read from the share."""
@@ -234,7 +239,7 @@ class HostState:
             data = [{**lease.to_json(), "file": lease.file} for lease in leases]
             fsutil.write_json(path, data, durable=False)
         else:
-            fsutil.remove_file(path)
+            fsutil.remove_file(path, durable=False)
 
     def mirrored_holders(self, share: str) -> list[str]:
         """Volumes with a mirrored lease."""
@@ -252,6 +257,6 @@ class HostState:
         """Record (or, with None, forget) the share's health."""
         path = self.root / "health" / f"{share}.json"
         if health is None:
-            fsutil.remove_file(path)
+            fsutil.remove_file(path, durable=False)
         else:
             fsutil.write_json(path, health.to_json(), durable=False)
