@@ -510,6 +510,7 @@ class Driver:
                 failures.append(f"{server}: {exc}")
                 continue
             self._remember_mount(share, server)
+            self._janitor.wake()  # it stops once nothing is mounted: probe this one
             return
         raise MountFailed(
             f"share {share.name!r}: no server could be mounted, tried in order: "

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import time
 
+from tests.fakes.servers import mounted_below
 from tests.ops.conftest import host_config
 from tests.support.plugin import PluginProcess
 
@@ -113,6 +114,23 @@ def test_inspect_shows_the_last_mount_error_with_its_time(host):
     status = client.ok("Get", Name="data")["Volume"]["Status"]
     assert status["last_error"]["error"] in err
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["last_error"]["time"])
+
+
+def test_the_monitor_starts_again_when_a_share_is_mounted_again(host):
+    """Its thread ends once nothing is mounted; the next share mount must revive it."""
+    client = served(host, health_interval=1, idle_unmount=1)
+    client.ok("Create", Name="data")  # parks the share; released a second later
+    deadline = time.monotonic() + 15
+    while mounted_below(host.state_dir):
+        assert time.monotonic() < deadline, "the parked share was never released"
+        time.sleep(0.2)
+    time.sleep(3)  # a tick with nothing mounted: the monitor's thread ends
+    client.ok("Mount", Name="data", ID="c1")
+    started = time.monotonic()
+    while "health" not in client.ok("Get", Name="data")["Volume"]["Status"]:
+        assert time.monotonic() - started < 10, "the mounted share was never probed"
+        time.sleep(0.2)
+    client.ok("Unmount", Name="data", ID="c1")
 
 
 def test_share_health_shows_in_metrics_and_inspect(host):
