@@ -17,6 +17,7 @@ class MountEntry:
     options: tuple[str, ...]
     fstype: str
     source: str
+    super_options: tuple[str, ...] = ()  # the filesystem's own, e.g. NFS's addr=
 
 
 def unescape(field: str) -> str:
@@ -41,6 +42,7 @@ def parse_line(line: str) -> MountEntry:
         options=tuple(fields[5].split(",")),
         fstype=fields[sep + 1],
         source=unescape(fields[sep + 2]),
+        super_options=tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else (),
     )
 
 

@@ -20,6 +20,7 @@ def test_parses_fields():
     nfs = entries[1]
     assert (nfs.fstype, nfs.source, nfs.mount_id) == ("nfs4", "10.0.2.2:/srv/docker", 36)
     assert "nosuid" in nfs.options
+    assert nfs.super_options == ("rw", "vers=4.1")  # where NFS says which server it talks to
 
 
 def test_unescapes_octal():
