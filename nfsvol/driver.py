@@ -780,13 +780,14 @@ class Driver:
         """
         lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
         self._state.set_own_lease(share.name, name, lost, self._now())
-        killed = self._fencer.stop(str(self._root(share) / name))
+        # A quarter of the grace, so the abort below still comes before a takeover.
+        killed = self._fencer.stop(str(self._root(share) / name), wait=self._grace() / 4)
         log.error(
             "volume %s: lease lost (%s); killed its users %s and refusing Mounts of it here",
             name, why, killed,
         )  # fmt: skip
         if share.type == "nfs":
-            self._mounter.abort(str(self._root(share)))  # drop writes the killed left queued
+            self._mounter.abort(str(self._root(share)))  # drop what the killed left queued
 
     # Health: a background probe of every mounted share.
 

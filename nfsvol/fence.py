@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,13 +57,27 @@ class Fencer:
                 pids.append(int(entry.name))
         return sorted(pids)
 
-    def stop(self, path: str) -> list[int]:
-        """SIGKILL every user of `path`; return their PIDs."""
+    def stop(self, path: str, wait: float = 0.0) -> list[int]:
+        """SIGKILL every user of `path`, give them `wait` seconds to exit; their PIDs.
+
+        The wait matters on NFS: a dying process flushes its files as it
+        closes them, and the caller must abort those requests after that.
+        """
         pids = self.users(path)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 self._kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + wait
+        while any(map(self._running, pids)) and time.monotonic() < deadline:
+            time.sleep(0.02)
         return pids
+
+    def _running(self, pid: int) -> bool:
+        try:
+            stat = (self._proc / str(pid) / "stat").read_text()
+        except OSError:
+            return False
+        return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has closed its files
 
 
 def _containing_mount(

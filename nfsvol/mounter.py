@@ -6,15 +6,19 @@ wedge a request.
 """
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
-from nfsvol import mountinfo
+from nfsvol import mountinfo, sockdiag
 from nfsvol.errors import MountFailed, OperationTimeout
 from nfsvol.validate import FORCED_NFS_OPTIONS
+
+log = logging.getLogger("nfsvol.mounter")
+NFS_PORT = 2049  # what mountinfo leaves out of an NFS mount's options
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,24 @@ class Mounter(Protocol):
         """Unmount `target`; succeed if it is not mounted."""
 
     def abort(self, target: str) -> None:
-        """Fail the NFS requests in flight on `target` (umount -f); never raise."""
+        """Fail the NFS requests in flight on `target`, and drop what this host
+        still has queued for its server; never raise."""
 
     def mount_points(self) -> dict[str, str]:
         """Mount point -> source, for every mount this process sees."""
+
+
+def _cut(address: str, port: int) -> None:
+    try:
+        cut = [c for c in sockdiag.connections_to(address, port) if sockdiag.destroy(c)]
+    except (OSError, ValueError) as exc:
+        log.error("could not drop the connections to %s:%d: %s", address, port, exc)
+        return
+    queued = sum(c.queued for c in cut)
+    if cut:
+        log.warning(
+            "dropped %d connection(s) to %s:%d, %d bytes unsent", len(cut), address, port, queued
+        )
 
 
 def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -125,14 +143,32 @@ class SubprocessMounter:
             )
 
     def abort(self, target: str) -> None:
-        """umount -f: the kernel fails every RPC in flight on the mount with EIO.
+        """umount -f, then destroy this host's connections to the mount's server.
 
-        Writes a fenced container left queued must not reach the server once
-        it answers again. The unmount itself fails (EBUSY) while the share
-        is in use, which is fine: it is the abort that matters.
+        Writes a fenced container left must not reach the server once it
+        answers again. umount -f fails every RPC in flight on the mount
+        with EIO (the unmount itself fails with EBUSY while the share is in
+        use, which is fine); what TCP still queues for the server is
+        dropped with its connection (see sockdiag).
         """
+        try:
+            peer = self._peer(target)
+        except (OSError, ValueError):
+            peer = None
         with contextlib.suppress(OperationTimeout, OSError):
             run([self._umount_helper, "-f", "--no-canonicalize", target], self._timeout)
+        if peer is not None:
+            _cut(*peer)
+
+    def _peer(self, target: str) -> tuple[str, int] | None:
+        """The NFS server address and port the mount on `target` talks to."""
+        entries = [e for e in mountinfo.read(self._mountinfo_path) if e.mount_point == target]
+        if not entries or not entries[-1].fstype.startswith("nfs"):
+            return None
+        opts = dict(o.partition("=")[::2] for o in entries[-1].super_options)
+        if not opts.get("addr"):
+            return None
+        return opts["addr"], int(opts.get("port") or NFS_PORT)
 
     def mount_points(self) -> dict[str, str]:
         """Mount points from /proc/self/mountinfo (the last mount on a path wins)."""

@@ -47,6 +47,9 @@ MODULES = (
     "ip_tables",
     "iptable_nat",
     "xt_nat",
+    # sock_diag, for the fence's SOCK_DESTROY of the server's connections.
+    "inet_diag",
+    "tcp_diag",
 )
 
 

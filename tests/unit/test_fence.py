@@ -1,5 +1,7 @@
 """The fencer on real mount namespaces: it finds and kills exactly a volume's users."""
 
+from pathlib import Path
+
 from nfsvol.fence import Fencer
 from tests.support.namespaces import user_of
 
@@ -65,3 +67,14 @@ def test_nfs_volumes_are_found_by_their_mount_source(tmp_path):
     fencer = Fencer(proc=str(proc), kill=lambda pid, sig: killed.append((pid, sig)))
     assert fencer.stop("/var/lib/nfsvol/mnt/main/db") == [345, 346]
     assert killed == [(345, 9), (346, 9)]
+
+
+def test_stop_waits_until_the_killed_have_exited(tmp_path):
+    """A dying NFS writer flushes as it closes its files: the abort must come after."""
+    share = tmp_path / "share"
+    (share / "db").mkdir(parents=True)
+    with user_of(share / "db", tmp_path / "c1") as user:
+        assert Fencer().stop(str(share / "db"), wait=10) == [user.pid]
+        # Not reaped yet (this test is its parent), but dead: its files are closed.
+        state = (Path("/proc") / str(user.pid) / "stat").read_text().rpartition(")")[2].split()[0]
+        assert state == "Z"

@@ -121,7 +121,7 @@ def test_manifest_socket_matches_the_entrypoint():
     socket = entry[entry.index("--socket") + 1]
     assert socket == f"/run/docker/plugins/{MANIFEST['interface']['socket']}"
     assert MANIFEST["interface"]["types"] == ["docker.volumedriver/1.0"]
-    assert MANIFEST["linux"]["capabilities"] == ["CAP_SYS_ADMIN"]
+    assert MANIFEST["linux"]["capabilities"] == ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]
     assert MANIFEST["network"]["type"] == "host"
 
 
