@@ -296,6 +296,17 @@ class DockerHost:
         argv = [python, "-m", "nfsvol", "serve", "--config", config, "--socket", socket_path]
         return self.spawn(argv, cwd=str(REPO), env={"PYTHONPATH": str(REPO)}, log=log)
 
+    def unsent(self, address: str, port: int) -> int:
+        """Bytes this guest's TCP connections to address:port hold unacknowledged."""
+        venv = REPO / ".venv" / "bin" / "python"
+        python = str(venv) if venv.exists() else self.python
+        code = (
+            "import sys; from nfsvol import sockdiag; "
+            "print(sum(c.queued for c in sockdiag.connections_to(sys.argv[1], int(sys.argv[2]))))"
+        )
+        argv = [python, "-c", code, address, str(port)]
+        return int(self.run(argv, cwd=str(REPO), env={"PYTHONPATH": str(REPO)}).check().stdout)
+
     def write_file(self, path: str, data: bytes | str) -> None:
         """Write a file inside the guest (e.g. a plugin config)."""
         raw = data.encode() if isinstance(data, str) else data

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from testbed import IMAGE_TAG
-from testbed.cluster import HEALTH_INTERVAL, LEASE_TTL, SECOND_IP, SERVER_IP
+from testbed.cluster import HEALTH_INTERVAL, LEASE_TTL, NFS_PORT, SECOND_IP, SERVER_IP
 from testbed.drill import wait_listed
 from testbed.nfs import GUEST_HOST_ADDR
 from tests.hosts.conftest import run, unique
@@ -20,11 +20,12 @@ from tests.hosts.test_faults import _wait
 pytestmark = pytest.mark.hosts
 NFSVOL = ("--volume-driver", "nfsvol")  # never a local stand-in for a volume not yet listed
 
-# Rewrites the manifest every second, each version fsynced: the write a
-# partition catches is the one that must never land after the takeover.
+# Rewrites the manifest over and over, each version fsynced: the request a
+# partition catches (an open that truncates, or a write) is the one that
+# must never land after the takeover.
 WRITER = (
     "i=0; while true; do i=$((i+1)); "
-    "echo a-$i | dd of=/data/manifest conv=fsync 2>/dev/null; sleep 1; done"
+    "echo a-$i | dd of=/data/manifest conv=fsync 2>/dev/null; done"
 )
 
 
@@ -70,7 +71,13 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
     finally:
         a.run(_nfs_rule(cluster, "-D"))
     # a is back on the network: nothing it queued may overwrite b's manifest.
-    time.sleep(2 * LEASE_TTL)
+    # (Its next dd's open(O_TRUNC) sat in TCP's queue all along: the fence
+    # must have dropped it with the connection, or it empties the file now.)
+    dropped = [line for line in cluster.plugin_log("a").splitlines() if "unsent" in line]
+    assert dropped, "a's fence never dropped its connections to the server"
+    # TCP's backed-off retransmission (up to 2 min) is when queued bytes would land.
+    drained = _wait(lambda: a.unsent(SERVER_IP, NFS_PORT) == 0, 180, "a's queue to drain")
+    time.sleep(LEASE_TTL)
     assert manifest.read_text() == "b-1\n"
     b.docker("run", "-d", "--name", keeper, "--network", "none", *NFSVOL, "-v", f"{vol}:/data",
              IMAGE_TAG, "sleep", "600")  # fmt: skip
@@ -81,7 +88,8 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
         b.docker("rm", "-f", keeper, timeout=120)
         a.docker("rm", "-f", writer, timeout=120)
     print(f"\n  lease_ttl {LEASE_TTL}s: a's writer killed {fenced:.1f}s after the cut, "
-          f"b took over {takeover:.1f}s after it; a refused afterwards")  # fmt: skip
+          f"b took over {takeover:.1f}s after it; a refused afterwards; a's queue empty "
+          f"{drained:.1f}s after a reconnected\n  {dropped[-1]}")  # fmt: skip
 
 
 def _take_over(b, vol: str, cut: float):
