@@ -175,7 +175,7 @@ class Driver:
         with self._state.lock(share.name), self._access(share, linger=False) as catalog:
             self._check_on_share(share, catalog, name)
             self._drop_leaked(share, name)  # e.g. this very ID, restarted by a new dockerd
-            users = self._state.users(share.name, name)
+            users, by = self._state.mounts(share.name, name)
             self._refuse_lost(share, name)
             lease = None if users else self._take_lease(share, catalog.root, record)
             # Read before the commit: after it, nothing may wait on the server.
@@ -191,7 +191,6 @@ class Driver:
                 self._state.set_holders(share.name, name, holders)
                 self._keeper.wake()  # renews it
             users[mount_id] = users.get(mount_id, 0) + 1
-            by = self._state.mounted_by(share.name, name)
             by[mount_id] = self._tag(caller)
             self._state.set_users(share.name, name, users, by)
             self._unpark(share)
@@ -579,31 +578,35 @@ class Driver:
 
     def reclaim_leaked(self) -> None:
         """Drop every mount whose dockerd is gone, of volumes no process uses."""
+        gone = functools.cache(self._gone)  # one /proc read per dockerd per pass
         for share in self.config.shares.values():
             for name in self._state.held_volumes(share.name):
-                if self._orphaned(share.name, name):
+                if self._mounts_made_by(share.name, name, gone):
                     with contextlib.suppress(NfsvolError), self._state.lock(share.name):
-                        self._drop_leaked(share, name)
+                        self._drop_leaked(share, name, gone)
                         self._after_unmount(share, name)
 
     def _tag(self, caller: Caller) -> str:
         return caller.tag or self._state.activation() or ""
 
-    def _orphaned(self, share: str, name: str) -> list[str]:
-        """The volume's mount IDs whose dockerd, as far as we can see, is gone."""
-        return [i for i, tag in self._state.mounted_by(share, name).items() if self._gone(tag)]
+    def _mounts_made_by(self, share: str, name: str, made_by: Callable[[str], bool]) -> list[str]:
+        """The volume's mount IDs whose tag (see nfsvol.dockerd) matches `made_by`."""
+        return [i for i, tag in self._state.mounted_by(share, name).items() if made_by(tag)]
 
     def _gone(self, tag: str) -> bool:
+        """True if the dockerd behind `tag` has exited, as far as this host can see."""
         process = tagged_process(tag)
         return process is not None and self._fencer.start_time(process[0]) != process[1]
 
-    def _drop_leaked(self, share: Share, name: str) -> None:
+    def _drop_leaked(
+        self, share: Share, name: str, gone: Callable[[str], bool] | None = None
+    ) -> None:
         """Forget orphaned mounts of the volume unless a process here still uses it.
 
         A container may outlive its dockerd (live-restore); then it keeps
         the count until it stops, when no Unmount comes either.
         """
-        orphaned = self._orphaned(share.name, name)
+        orphaned = self._mounts_made_by(share.name, name, gone or self._gone)
         if not orphaned or self._fencer.users(str(self._root(share) / name)):
             return
         log.warning("volume %s: dropping mounts %s: the dockerd that made them is gone "
@@ -612,11 +615,11 @@ class Driver:
 
     def _left_by_earlier_dockerd(self, share: str, name: str) -> list[str]:
         current = self._state.activation()
-        return [
-            i
-            for i, tag in self._state.mounted_by(share, name).items()
-            if self._gone(tag) or (tag.startswith(ACTIVATION_TAG) and tag != current)
-        ]
+
+        def earlier(tag: str) -> bool:
+            return self._gone(tag) or (tag.startswith(ACTIVATION_TAG) and tag != current)
+
+        return self._mounts_made_by(share, name, earlier)
 
     def _forget_mounts(self, share: str, name: str, ids: list[str]) -> None:
         users = self._state.users(share, name)

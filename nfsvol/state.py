@@ -71,14 +71,19 @@ class HostState:
 
     def users(self, share: str, name: str) -> dict[str, int]:
         """Mount ID -> number of Mounts not yet matched by an Unmount."""
-        data = fsutil.read_json(f"{self._dir}/users/{share}/{name}.json")
-        return {} if data is None else dict(data["ids"])
+        return self.mounts(share, name)[0]
 
     def mounted_by(self, share: str, name: str) -> dict[str, str]:
         """Mount ID -> tag of the dockerd that last mounted it ("" if not known)."""
+        return self.mounts(share, name)[1]
+
+    def mounts(self, share: str, name: str) -> tuple[dict[str, int], dict[str, str]]:
+        """users() and mounted_by() from one read of the file."""
         data = fsutil.read_json(f"{self._dir}/users/{share}/{name}.json")
-        by = {} if data is None else data.get("by", {})
-        return {mount_id: by.get(mount_id, "") for mount_id in (data or {}).get("ids", {})}
+        if data is None:
+            return {}, {}
+        ids, by = dict(data["ids"]), data.get("by", {})
+        return ids, {mount_id: by.get(mount_id, "") for mount_id in ids}
 
     def set_users(
         self, share: str, name: str, ids: dict[str, int], by: Mapping[str, str] | None = None
