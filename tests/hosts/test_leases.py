@@ -24,8 +24,7 @@ NFSVOL = ("--volume-driver", "nfsvol")  # never a local stand-in for a volume no
 # partition catches (an open that truncates, or a write) is the one that
 # must never land after the takeover.
 WRITER = (
-    "i=0; while true; do i=$((i+1)); "
-    "echo a-$i | dd of=/data/manifest conv=fsync 2>/dev/null; done"
+    "i=0; while true; do i=$((i+1)); echo a-$i | dd of=/data/manifest conv=fsync 2>/dev/null; done"
 )
 
 
