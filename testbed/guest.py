@@ -290,22 +290,23 @@ class DockerHost:
         self, config: str, socket_path: str = PLUGIN_SOCKET, log: str = "/run/testbed/nfsvol.log"
     ) -> int:
         """Start `python -m nfsvol serve` from the working tree; return its guest pid."""
-        # The project venv (visible through the repo share) carries flask and gunicorn.
-        venv = REPO / ".venv" / "bin" / "python"
-        python = str(venv) if venv.exists() else self.python
+        python = self._repo_python()
         argv = [python, "-m", "nfsvol", "serve", "--config", config, "--socket", socket_path]
         return self.spawn(argv, cwd=str(REPO), env={"PYTHONPATH": str(REPO)}, log=log)
 
     def unsent(self, address: str, port: int) -> int:
         """Bytes this guest's TCP connections to address:port hold unacknowledged."""
-        venv = REPO / ".venv" / "bin" / "python"
-        python = str(venv) if venv.exists() else self.python
         code = (
             "import sys; from nfsvol import sockdiag; "
             "print(sum(c.queued for c in sockdiag.connections_to(sys.argv[1], int(sys.argv[2]))))"
         )
-        argv = [python, "-c", code, address, str(port)]
+        argv = [self._repo_python(), "-c", code, address, str(port)]
         return int(self.run(argv, cwd=str(REPO), env={"PYTHONPATH": str(REPO)}).check().stdout)
+
+    def _repo_python(self) -> str:
+        # The project venv (visible through the repo share) carries flask and gunicorn.
+        venv = REPO / ".venv" / "bin" / "python"
+        return str(venv) if venv.exists() else self.python
 
     def write_file(self, path: str, data: bytes | str) -> None:
         """Write a file inside the guest (e.g. a plugin config)."""
