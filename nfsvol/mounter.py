@@ -64,8 +64,8 @@ def _cut(address: str, port: int) -> None:
     except (OSError, ValueError) as exc:
         log.error("could not drop the connections to %s:%d: %s", address, port, exc)
         return
-    queued = sum(c.queued for c in cut)
     if cut:
+        queued = sum(c.queued for c in cut)
         log.warning(
             "dropped %d connection(s) to %s:%d, %d bytes unsent", len(cut), address, port, queued
         )

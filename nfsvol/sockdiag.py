@@ -22,7 +22,6 @@ SOCK_DESTROY = 21
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 ALL_STATES = 0xFFFFFFFF
-NOCOOKIE = 0xFFFFFFFF
 
 _NLMSG = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _REQ = struct.Struct("=BBBxI")  # family, protocol, ext, pad, states; then the socket id

@@ -71,7 +71,8 @@ class HostState:
 
     def users(self, share: str, name: str) -> dict[str, int]:
         """Mount ID -> number of Mounts not yet matched by an Unmount."""
-        return self.mounts(share, name)[0]
+        data = self._users_data(share, name)  # Get and Path read this: no tags built
+        return {} if data is None else dict(data["ids"])
 
     def mounted_by(self, share: str, name: str) -> dict[str, str]:
         """Mount ID -> tag of the dockerd that last mounted it ("" if not known)."""
@@ -79,11 +80,14 @@ class HostState:
 
     def mounts(self, share: str, name: str) -> tuple[dict[str, int], dict[str, str]]:
         """users() and mounted_by() from one read of the file."""
-        data = fsutil.read_json(f"{self._dir}/users/{share}/{name}.json")
+        data = self._users_data(share, name)
         if data is None:
             return {}, {}
         ids, by = dict(data["ids"]), data.get("by", {})
         return ids, {mount_id: by.get(mount_id, "") for mount_id in ids}
+
+    def _users_data(self, share: str, name: str) -> Any:
+        return fsutil.read_json(f"{self._dir}/users/{share}/{name}.json")
 
     def set_users(
         self, share: str, name: str, ids: dict[str, int], by: Mapping[str, str] | None = None
