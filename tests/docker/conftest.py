@@ -103,5 +103,6 @@ def bed(tmp_path_factory):
         daemon.stop()
         daemon.cleanup()
         plugin.kill()
+        servers.end_strays()
         spec.unlink(missing_ok=True)
         unmount_below(root)

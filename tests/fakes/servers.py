@@ -1,6 +1,8 @@
 """Fake NFS servers for the fake mount.nfs helper (see mount_nfs.py)."""
 
 import json
+import os
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -59,8 +61,57 @@ class FakeServers:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment that points the helper at this table."""
+        """Environment that points the helper at this table.
+
+        It also marks every process started for this test (plugin, helpers,
+        their children): see helpers() and end_strays().
+        """
         return {"NFSVOL_FAKE_SERVERS": str(self.table)}
+
+    def helpers(self) -> list[int]:
+        """PIDs of this table's fake mount.nfs helpers still running (none should outlive a call).
+
+        Only this test's: a helper left by another test, run or session
+        never fails this one.
+        """
+        return [pid for pid in helper_processes() if self._marked(pid)]
+
+    def end_strays(self) -> None:
+        """Kill every process still carrying this table's mark (test clean-up, plugin stopped).
+
+        A helper whose plugin was killed runs on in its own session, a hung
+        one for an hour. A helper forked by a worker just before the kill
+        carries the mark before it execs, so this repeats until all is quiet.
+        """
+        deadline, quiet_since = time.monotonic() + 15, time.monotonic()
+        while time.monotonic() - quiet_since < 0.5 and time.monotonic() < deadline:
+            if [pid for pid in _pids() if pid != os.getpid() and self._kill_if_marked(pid)]:
+                quiet_since = time.monotonic()
+            time.sleep(0.05)
+
+    def _kill_if_marked(self, pid: int) -> bool:
+        if not self._marked(pid):
+            return False
+        try:
+            pidfd = os.pidfd_open(pid)  # pins the process: its pid cannot be reused under us
+        except OSError:
+            return False
+        try:
+            if self._marked(pid):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                return True
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)
+        return False
+
+    def _marked(self, pid: int) -> bool:
+        mark = f"NFSVOL_FAKE_SERVERS={self.table}".encode()
+        try:
+            return mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
 
     def _save(self) -> None:
         self.table.write_text(json.dumps(self._servers))
@@ -96,16 +147,20 @@ def mounted_below(root: Path) -> list[str]:
 
 
 def helper_processes() -> list[int]:
-    """PIDs of fake mount.nfs helpers still running (none should outlive a call)."""
+    """PIDs of fake mount.nfs helpers running on this machine, any test's."""
     pids = []
-    for entry in Path("/proc").iterdir():
+    for pid in _pids():
         try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
             continue
         if any(arg.endswith(b"fakes/mount_nfs.py") for arg in cmdline[:2]):
-            pids.append(int(entry.name))
+            pids.append(pid)
     return pids
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
 
 
 class FakeClock:

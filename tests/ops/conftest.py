@@ -83,4 +83,5 @@ def host(tmp_path):
     ops = OpsHost(tmp_path, servers, export, scratch, plugin.config_path, plugin)
     yield ops
     ops.plugin.kill()
+    servers.end_strays()
     unmount_below(tmp_path)

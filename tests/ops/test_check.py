@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.fakes.servers import helper_processes, mounted_below
+from tests.fakes.servers import mounted_below
 from tests.ops.conftest import host_config
 
 BAD_CONFIG = """\
@@ -77,7 +77,7 @@ def test_a_hanging_server_is_given_up_on_time(host):
     assert result.returncode == 1
     assert "FAIL  share main via nfs2:" in result.stdout
     assert "did not finish within 5s and was killed" in result.stdout
-    assert helper_processes() == []
+    assert host.servers.helpers() == []
 
 
 def test_a_missing_path_share_fails_with_the_fix(host):

@@ -72,6 +72,7 @@ def serving(tmp: Path, **overrides: object) -> Iterator[Served]:
         yield Served(process, client, servers, export, scratch, tmp / "state")
     finally:
         process.kill()
+        servers.end_strays()
         unmount_below(tmp)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from nfsvol.api import BODY_TIMEOUT, MAX_BODY
-from tests.fakes.servers import helper_processes, mounted_below
+from tests.fakes.servers import mounted_below
 from tests.support.plugin import ACCEPT
 
 MB = 1024 * 1024
@@ -341,7 +341,7 @@ def settle(plugin: Any, timeout: float = 20) -> None:
     """Wait until no share is mounted, parked or being mounted."""
     record = plugin.state_dir / "mounts" / "main.json"
     deadline = time.monotonic() + timeout
-    while mounted_below(plugin.state_dir) or record.exists() or helper_processes():
+    while mounted_below(plugin.state_dir) or record.exists() or plugin.servers.helpers():
         assert time.monotonic() < deadline, "the plugin never released its share mount"
         time.sleep(0.1)
 

@@ -84,4 +84,5 @@ def world(tmp_path, monkeypatch):
     scratch.mkdir()
     (tmp_path / "attic").mkdir()
     yield World(tmp_path, servers, export, scratch, FakeClock())
+    servers.end_strays()
     unmount_below(tmp_path)
