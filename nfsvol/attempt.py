@@ -39,6 +39,12 @@ class Attempt:
             self._error = exc
         self.finished.set()
 
+    def wanted(self) -> None:
+        """Raise if the caller already gave up: start nothing on its behalf."""
+        with self._guard:
+            if self._state == "abandoned":
+                raise Abandoned("the caller gave up before this work began")
+
     def commit(self) -> None:
         """Claim the right to change state; raise if the caller already gave up."""
         with self._guard:

@@ -170,9 +170,18 @@ class Driver:
             raise
 
     def _mount(self, record: VolumeRecord, mount_id: str, caller: Caller, attempt: Attempt) -> str:
+        with self._state.lock(record.share):
+            # Docker may have had its answer while this waited for the lock:
+            # then start no mount.nfs for it (against a dead server they pile up).
+            attempt.wanted()
+            return self._mount_locked(record, mount_id, caller, attempt)
+
+    def _mount_locked(
+        self, record: VolumeRecord, mount_id: str, caller: Caller, attempt: Attempt
+    ) -> str:
         name = record.name
         share = self.config.share(record.share)
-        with self._state.lock(share.name), self._access(share, linger=False) as catalog:
+        with self._access(share, linger=False) as catalog:
             self._check_on_share(share, catalog, name)
             self._drop_leaked(share, name)  # e.g. this very ID, restarted by a new dockerd
             users, by = self._state.mounts(share.name, name)

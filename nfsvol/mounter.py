@@ -2,7 +2,8 @@
 
 Every child runs in its own session under a timeout; when the timeout
 expires the whole process group is killed, so a dead server can never
-wedge a request.
+wedge a request. A plugin process that exits kills the children it still
+runs (SubprocessMounter.stop): in their own session, nothing else would.
 """
 
 import contextlib
@@ -10,6 +11,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,9 +73,40 @@ def _cut(address: str, port: int) -> None:
         )
 
 
-def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run `argv` with no shell; kill its process group if it overruns."""
-    proc = subprocess.Popen(
+class Children:
+    """The helpers one process is running, so that none outlives it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self._stopped = False
+
+    def spawn(self, argv: list[str]) -> subprocess.Popen[str]:
+        """Start `argv` in a session of its own; refuse once stop() was called."""
+        with self._guard:  # held across the fork: stop() never misses a child
+            if self._stopped:
+                raise OperationTimeout(f"{argv[0]} was not started: nfsvol is stopping")
+            proc = _popen(argv)
+            self._running.add(proc)
+        return proc
+
+    def reaped(self, proc: subprocess.Popen[str]) -> None:
+        """Forget a child that has exited, or was killed at its timeout."""
+        with self._guard:
+            self._running.discard(proc)
+
+    def stop(self) -> None:
+        """Kill the process group of every running child; start no more."""
+        with self._guard:
+            self._stopped = True
+            for proc in self._running:
+                if proc.poll() is None:  # not reaped: its pid is still its own
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _popen(argv: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -81,6 +114,16 @@ def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         text=True,
         start_new_session=True,
     )
+
+
+def run(
+    argv: list[str], timeout: float, children: Children | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` with no shell; kill its process group if it overruns.
+
+    With `children`, the child is tracked there until it is reaped.
+    """
+    proc = _popen(argv) if children is None else children.spawn(argv)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -89,6 +132,9 @@ def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             f"{' '.join(argv)} did not finish within {timeout:g}s and was killed; "
             "check that the server answers, or raise mount_timeout"
         ) from None
+    finally:
+        if children is not None:
+            children.reaped(proc)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
@@ -115,11 +161,16 @@ class SubprocessMounter:
         self._umount_helper = umount_helper
         self._timeout = timeout
         self._mountinfo_path = mountinfo_path
+        self._children = Children()
+
+    def stop(self) -> None:
+        """Kill the helpers still running and start no more (the process is exiting)."""
+        self._children.stop()
 
     def mount(self, source: NfsSource, target: str) -> None:
         """Mount with mount.nfs; the error carries the helper's stderr."""
         argv = [self._mount_helper, source.device, target, "-o", source.option_string]
-        result = run(argv, self._timeout)
+        result = self._run(argv)
         if result.returncode != 0:
             raise MountFailed(
                 f"mounting {source.device} on {target} failed "
@@ -133,9 +184,9 @@ class SubprocessMounter:
         # --no-canonicalize: our targets are canonical, and resolving one
         # would stat a dead server's mount and hang.
         try:
-            result = run([self._umount_helper, "--no-canonicalize", target], self._timeout)
+            result = self._run([self._umount_helper, "--no-canonicalize", target])
         except OperationTimeout:
-            result = run([self._umount_helper, "-l", "--no-canonicalize", target], self._timeout)
+            result = self._run([self._umount_helper, "-l", "--no-canonicalize", target])
         if result.returncode != 0 and target in self.mount_points():
             raise MountFailed(
                 f"unmounting {target} failed (exit {result.returncode}): "
@@ -156,9 +207,12 @@ class SubprocessMounter:
         except (OSError, ValueError):
             peer = None
         with contextlib.suppress(OperationTimeout, OSError):
-            run([self._umount_helper, "-f", "--no-canonicalize", target], self._timeout)
+            self._run([self._umount_helper, "-f", "--no-canonicalize", target])
         if peer is not None:
             _cut(*peer)
+
+    def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return run(argv, self._timeout, self._children)
 
     def _peer(self, target: str) -> tuple[str, int] | None:
         """The NFS server address and port the mount on `target` talks to."""

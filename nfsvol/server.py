@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,12 @@ def this_host() -> Host:
 
 
 def build_driver(
-    config: Config, recorder: metrics.Recorder | None = None, share_slots: int = 64
+    config: Config,
+    helpers: SubprocessMounter,
+    recorder: metrics.Recorder | None = None,
+    share_slots: int = 64,
 ) -> Driver:
-    """A driver wired to the real mount helpers, state directory and clock."""
-    helpers = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
+    """A driver wired to `helpers`, the real state directory and clock."""
     mounter = metrics.CountingMounter(helpers, recorder or metrics.NoMetrics())
     # Long enough for one mount attempt per server plus an unmount.
     lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
@@ -91,6 +94,22 @@ def _worker_exited(server: object, worker: Any) -> None:
     metrics.worker_exited(worker.pid)
 
 
+def _ending_helpers(helpers: SubprocessMounter) -> Callable[[object, Any], None]:
+    """gunicorn's worker_exit hook: a worker that exits kills its mount helpers.
+
+    Stopped, restarted or timed out, it would otherwise leave them running
+    in their own sessions, mounting after nobody waits (SIGKILL skips this;
+    a service manager's cgroup or the managed plugin's container ends them).
+    gunicorn also calls the hook in the master for a worker already gone.
+    """
+
+    def hook(_server: object, worker: Any) -> None:
+        if worker.pid == os.getpid():
+            helpers.stop()
+
+    return hook
+
+
 # Threads per worker that never wait on a share: Get, List and Path always
 # find one, however many Mounts a dead server holds up.
 FREE_THREADS = 4
@@ -116,7 +135,8 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     recorder = enable_metrics(config)
-    driver = build_driver(config, recorder, share_slots=max(1, threads - FREE_THREADS))
+    helpers = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
+    driver = build_driver(config, helpers, recorder, share_slots=max(1, threads - FREE_THREADS))
     driver.reconcile()
     os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
     options = {
@@ -129,6 +149,7 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
         "graceful_timeout": 30,
         "accesslog": None,
         "loglevel": config.log_level,
+        "worker_exit": _ending_helpers(helpers),
     }
     if config.metrics is not None:
         options["child_exit"] = _worker_exited

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.fakes.servers import helper_processes, mounted_below
+from tests.fakes.servers import mounted_below
 from tests.protocol.conftest import plugin_config
 from tests.support.plugin import PluginProcess, children
 
@@ -139,10 +139,31 @@ def test_mounts_to_a_dead_server_never_starve_get_and_list(served):
     assert c.ok("Get", Name="stranded")["Volume"]["Status"]["users"] == []
     served.servers.live("nfs1")
     deadline = time.monotonic() + 30
-    while helper_processes() and time.monotonic() < deadline:
+    while served.servers.helpers() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert helper_processes() == []
+    assert served.servers.helpers() == []
     assert c.ok("Mount", Name="stranded", ID="after")["Mountpoint"].endswith("/stranded")
     refused = sum("calls are already waiting" in body["Err"] for _, body in results)
     print(f"\n  {len(slow)} quick calls during 72 stuck Mounts: slowest {max(slow) * 1000:.0f} ms; "
           f"{refused} Mounts refused at once, {len(results) - refused} timed out")  # fmt: skip
+
+
+def test_a_stopped_plugin_leaves_no_helper_of_a_stuck_mount_behind(served):
+    """Stopped while Mounts wait on a hung server: its mount helpers end with it."""
+    c = served.client
+    c.ok("Create", Name="stranded")
+    assert served.wait_unmounted() == []
+    served.servers.hang("nfs1")
+    served.servers.hang("nfs2")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for i in range(3):  # answered with an error or a dropped connection: either will do
+            pool.submit(c.call, "Mount", Name="stranded", ID=f"m{i}")
+        deadline = time.monotonic() + 10
+        while not served.servers.helpers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert served.servers.helpers() != [], "no Mount reached its helper"
+        served.process.stop()
+    deadline = time.monotonic() + 3  # SIGKILLed helpers are gone in a moment; hung ones in an hour
+    while served.servers.helpers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert served.servers.helpers() == []

@@ -40,6 +40,29 @@ def test_work_that_has_not_committed_by_the_deadline_never_commits():
     assert outcome == ["refused"]
 
 
+def test_work_that_begins_after_the_deadline_starts_nothing():
+    """Work still waiting (for a lock) when the caller gives up is refused before it starts."""
+    release, outcome = threading.Event(), []
+
+    def queued(attempt):
+        release.wait(5)
+        try:
+            attempt.wanted()
+            outcome.append("started")
+        except Abandoned:
+            outcome.append("refused")
+
+    assert bounded(lambda attempt: attempt.wanted() or "started", 1, "in time") == "started"
+    with pytest.raises(Abandoned):
+        bounded(queued, 0.2, "queued")
+    release.set()
+    for _ in range(50):
+        if outcome:
+            break
+        threading.Event().wait(0.1)
+    assert outcome == ["refused"]
+
+
 def test_work_that_committed_before_the_deadline_is_waited_for():
     def committed_then_slow(attempt):
         attempt.commit()

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -18,7 +19,7 @@ from nfsvol.errors import (
     VolumeInUse,
     VolumeNotFound,
 )
-from tests.fakes.servers import helper_processes, mounted_below
+from tests.fakes.servers import mounted_below
 
 
 def meta(world, name):
@@ -191,7 +192,7 @@ def test_hung_server_times_out_and_the_child_is_killed(world):
     with pytest.raises(MountFailed, match="did not finish within 4s and was killed"):
         driver.mount("data", "c1")
     assert time.monotonic() - started < 2 * 4 + 3
-    assert helper_processes() == []
+    assert world.servers.helpers() == []
 
 
 def test_failed_mount_rolls_back(world):
@@ -425,6 +426,29 @@ def test_timeout_errors_are_operation_timeouts(world):
     target.mkdir()
     with pytest.raises(OperationTimeout):
         mounter.mount(NfsSource("nfs1", "/srv/docker", "4.1"), str(target))
+
+
+def test_a_stopped_mounter_kills_its_helpers_and_starts_no_more(world):
+    """A plugin worker that exits takes its running mount helpers with it."""
+    from nfsvol.mounter import NfsSource, SubprocessMounter
+
+    world.servers.hang("nfs1")
+    mounter = SubprocessMounter(world.config().mount_helper, "/usr/bin/umount", 60)
+    target = world.tmp / "t"
+    target.mkdir()
+    source = NfsSource("nfs1", "/srv/docker", "4.1")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stuck = pool.submit(mounter.mount, source, str(target))
+        deadline = time.monotonic() + 10
+        while not world.servers.helpers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert world.servers.helpers() != []
+        mounter.stop()
+        with pytest.raises(MountFailed, match=r"failed \(exit -9\)"):
+            stuck.result(timeout=5)
+    assert world.servers.helpers() == []
+    with pytest.raises(OperationTimeout, match="not started: nfsvol is stopping"):
+        mounter.mount(source, str(target))
 
 
 def test_share_refusals_are_typed_and_leave_nothing(world):
