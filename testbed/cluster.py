@@ -4,7 +4,8 @@ Inside every guest the NFS server answers at SERVER_IP on the standard ports
 (DNAT to ganesha on this machine's loopback), and DEAD_IP is a server that
 is down: connections to it are refused at once. SECOND_IP is a second
 ganesha in front of the same disk (two heads, one storage), started only by
-the drills that need it.
+the drills that need it. The hosts also reach each other on a LAN of their
+own (LAN_PREFIX.N, in the order they were named), which Swarm uses.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from testbed._proc import free_port, wait_for
 from testbed.artifacts import IMAGE_TAG, Artifacts
-from testbed.guest import PLUGIN_SOCKET, DockerHost, Forward, boot_all
+from testbed.guest import PLUGIN_SOCKET, DockerHost, Forward, LanPort, boot_all
 from testbed.nfs import PSEUDO, NfsServer, ensure_rpcbind
 
 SERVER_IP = "10.0.2.101"
@@ -30,6 +31,7 @@ NFS_PORT, MOUNT_PORT = 2049, 20048
 PLUGIN_CONFIG = "/etc/nfsvol/config.yaml"
 METRICS_SOCKET = "/run/nfsvol/metrics.sock"
 LEASE_TTL, HEALTH_INTERVAL = 10, 5  # short, so the drills take seconds, not minutes
+LAN_PREFIX = "192.168.76"
 SHARES = ("main", "v3", "ft", "ha")
 V3_OPTIONS = ["hard", "proto=tcp", f"port={NFS_PORT}", "mountproto=tcp", f"mountport={MOUNT_PORT}"]
 
@@ -96,10 +98,12 @@ class Cluster:
         memory_mb: int = 1536,
     ) -> None:
         self.workdir = workdir
+        self.artifacts, self.cpus, self.memory_mb = artifacts, cpus, memory_mb
         self.server = NfsServer(workdir / "export")
         self.second = NfsServer(workdir / "export")  # same disk; started by the drills
+        self.segment = free_port()  # the hosts' LAN
         dead_port = free_port()  # nothing ever listens here
-        forwards = [
+        self.forwards = [
             Forward(SERVER_IP, NFS_PORT, self.server.nfs_port),
             Forward(SERVER_IP, MOUNT_PORT, self.server.mnt_port),
             Forward(SECOND_IP, NFS_PORT, self.second.nfs_port),
@@ -107,22 +111,43 @@ class Cluster:
             Forward(DEAD_IP, NFS_PORT, dead_port),
             Forward(DEAD_IP, MOUNT_PORT, dead_port),
         ]
-        self.hosts = {
-            name: DockerHost(
-                name,
-                artifacts,
-                state_dir=workdir / f"state-{name}",
-                memory_mb=memory_mb,
-                cpus=cpus,
-                forwards=forwards,
-                workdir=workdir / f"guest-{name}",
-            )
-            for name in names
-        }
+        self.hosts: dict[str, DockerHost] = {}
+        self._lan_numbers: dict[str, int] = {}
+        for name in names:
+            self._new_host(name)
         self.plugin_pids: dict[str, int] = {}
         self._rpcbind: subprocess.Popen[bytes] | None = None
         # Extra steps after nfsvol is up on a host that (re)booted, e.g. a managed plugin.
         self.on_boot: list[Callable[[DockerHost], None]] = []
+
+    def _new_host(self, name: str) -> DockerHost:
+        # A name keeps its address; a new name never takes a dropped host's.
+        number = self._lan_numbers.setdefault(name, len(self._lan_numbers) + 1)
+        lan = LanPort(self.segment, f"{LAN_PREFIX}.{number}", f"52:54:00:76:00:{number:02x}")
+        host = DockerHost(
+            name,
+            self.artifacts,
+            state_dir=self.workdir / f"state-{name}",
+            memory_mb=self.memory_mb,
+            cpus=self.cpus,
+            forwards=self.forwards,
+            workdir=self.workdir / f"guest-{name}",
+            lan=lan,
+        )
+        self.hosts[name] = host
+        return host
+
+    def add_host(self, name: str, serve: bool = True) -> float:
+        """Boot one more host; return seconds until it serves (dockerd only, if not `serve`)."""
+        self._new_host(name)
+        if serve:
+            return self.boot(name)
+        return self.hosts[name].boot()
+
+    def drop_host(self, name: str) -> None:
+        """Power host `name` off and forget it (its state directory is kept)."""
+        self.hosts.pop(name).close()
+        self.plugin_pids.pop(name, None)
 
     def start(self) -> dict[str, float]:
         """Start the server, boot every host in parallel, start nfsvol; return boot times."""

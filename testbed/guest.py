@@ -58,6 +58,23 @@ class Forward:
     host_port: int
 
 
+@dataclass(frozen=True)
+class LanPort:
+    """The guest's second NIC, on a segment the bed's guests share (Swarm's network).
+
+    The segment is QEMU's multicast socket netdev on this machine's loopback:
+    every guest with the same `segment` port sees the others' frames, and
+    nothing leaves the machine.
+    """
+
+    segment: int  # UDP port of the multicast group on 127.0.0.1
+    address: str  # the guest's IPv4 address on it (a /24)
+    mac: str  # unique on the segment
+
+
+LAN_GROUP = "239.255.76.1"  # administratively scoped; bound to loopback only
+
+
 class DockerHost:
     """One QEMU guest with dockerd; power_off() loses everything but state_dir."""
 
@@ -74,12 +91,14 @@ class DockerHost:
         repo: str | Path | None = REPO,
         root_cache: str = "loose",
         cpu_model: str = "qemu64",
+        lan: LanPort | None = None,
     ) -> None:
         self.name = name
         self.artifacts = artifacts
         self.state_dir = Path(state_dir) if state_dir else None
         self.memory_mb, self.cpus, self.python = memory_mb, cpus, python
         self.forwards = tuple(forwards)
+        self.lan = lan
         # The repo gets its own uncached read-write share: edits on either side show at once.
         self.repo = Path(repo) if repo else None
         self.root_cache = root_cache
@@ -143,6 +162,13 @@ class DockerHost:
             "-virtfs",
             "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
         ]
+        if self.lan:
+            argv += [
+                "-netdev",
+                f"socket,id=n1,mcast={LAN_GROUP}:{self.lan.segment},localaddr=127.0.0.1",
+                "-device",
+                f"virtio-net-pci,netdev=n1,mac={self.lan.mac}",
+            ]
         if self.state_dir:
             argv += [
                 "-virtfs",
@@ -193,6 +219,9 @@ class DockerHost:
                     f"{GUEST_HOST_ADDR}:{fwd.host_port}",
                 ]
             ).check()
+        if self.lan:
+            self.run(["ip", "addr", "add", f"{self.lan.address}/24", "dev", "eth1"]).check()
+            self.run(["ip", "link", "set", "eth1", "up"]).check()
         self.boot_seconds = time.monotonic() - self._started
         return self.boot_seconds
 
