@@ -1,0 +1,181 @@
+"""Swarm services on nfsvol volumes: tasks move between hosts and find their data.
+
+Three nodes: a manager (host m, booted for this module, drained so it runs
+no tasks) and the bed's hosts a and b as workers. Every check of the data
+is made by the tasks themselves or on the NFS server's own disk.
+"""
+
+import contextlib
+import time
+from pathlib import Path
+
+import pytest
+
+from testbed import IMAGE_TAG
+from testbed._proc import wait_for
+from testbed.swarm import Swarm
+from tests.hosts.conftest import unique
+
+pytestmark = pytest.mark.hosts
+
+MANAGER, WORKERS = "m", ("a", "b")
+BLOBS = 12
+# First task: write fsync'd blobs and their manifest (renamed into place last).
+# Any later task: verify the manifest into verified-on-NODE (renamed into place
+# once complete). Then every task keeps writing, so a node dies mid-write.
+WRITER = (
+    "cd /data; if [ -e manifest ]; then "
+    "  sha256sum -c manifest > .verify-$NODE 2>&1; echo status $? >> .verify-$NODE; "
+    "  mv .verify-$NODE verified-on-$NODE; "
+    f"else for i in $(seq 1 {BLOBS}); do "
+    "  dd if=/dev/urandom of=blob$i bs=64k count=4 conv=fsync 2>/dev/null; done; "
+    "  sha256sum blob* > .manifest; sync; mv .manifest manifest; sync; fi; "
+    "while :; do dd if=/dev/urandom of=scratch-$NODE bs=64k count=4 conv=fsync 2>/dev/null; done"
+)
+
+
+@pytest.fixture(scope="module")
+def swarm(cluster):
+    started = time.monotonic()
+    boot = cluster.add_host(MANAGER, serve=False)  # it runs no tasks
+    bed = Swarm(cluster, MANAGER, WORKERS)
+    try:
+        bed.init()
+        print(f"\n  swarm of 3 up in {time.monotonic() - started:.1f}s (manager boot {boot:.1f}s)")
+        yield bed
+    finally:
+        bed.leave()
+        cluster.drop_host(MANAGER)
+        print(f"\n  swarm tier: {time.monotonic() - started:.1f}s")
+
+
+@contextlib.contextmanager
+def service(swarm: Swarm, volume: str, cmd: str, *opts: str, driver_opts: str = ""):
+    """A service of the bed's image on the workers, with `volume` at /data; removed after."""
+    name = unique("svc")
+    mount = f"type=volume,source={volume},destination=/data,volume-driver=nfsvol{driver_opts}"
+    swarm.service(
+        "create", "--detach", "--no-resolve-image", "--name", name,
+        "--constraint", "node.role==worker", "--env", "NODE={{.Node.Hostname}}",
+        "--mount", mount, *opts, IMAGE_TAG, "sh", "-c", cmd,
+    )  # fmt: skip
+    try:
+        yield name
+    finally:
+        swarm.service("rm", name)
+        for worker in WORKERS:  # its containers gone: their volumes unmounted
+            host = swarm.cluster.hosts[worker]
+            wait_for(
+                lambda h=host: not h.docker("ps", "-aq", "--filter", f"name={name}.").stdout,
+                180, f"{name}'s containers on {worker} to go", 1,
+            )  # fmt: skip
+
+
+def read_when(path: Path, timeout: float = 300) -> str:
+    """path's text on the server's disk, once it exists."""
+    wait_for(path.exists, timeout, str(path), 0.5)
+    return path.read_text()
+
+
+def test_replicas_on_both_workers_see_each_others_writes(cluster, swarm):
+    """Two replicas, one per worker, on one volume: each reads what the other wrote."""
+    volume = unique("shared")
+    cmd = (
+        'echo "$NODE" > /data/$NODE; '
+        "until [ -e /data/a ] && [ -e /data/b ]; do sleep 1; ls /data > /dev/null; done; "
+        "cat /data/a /data/b > /data/.seen-$NODE; mv /data/.seen-$NODE /data/seen-by-$NODE; "
+        "exec sleep 100000"
+    )
+    with service(swarm, volume, cmd, "--replicas", "2", "--replicas-max-per-node", "1") as name:
+        tasks = swarm.running(name, 2)
+        assert sorted(t.node for t in tasks) == ["a", "b"]
+        disk = cluster.export_dir("main") / volume
+        assert read_when(disk / "seen-by-a") == read_when(disk / "seen-by-b") == "a\nb\n"
+
+
+def test_a_templated_volume_gives_each_task_its_own(cluster, swarm):
+    """source=NAME-{{.Task.Slot}}: one volume per task slot, each with only its task's data."""
+    base = unique("slot")
+    cmd = 'echo "$SLOT" > /data/owner; ls /data > /data/listing; exec sleep 100000'
+    with service(
+        swarm, f"{base}-{{{{.Task.Slot}}}}", cmd, "--replicas", "2", "--env", "SLOT={{.Task.Slot}}"
+    ) as name:
+        swarm.running(name, 2)
+        for slot in ("1", "2"):
+            disk = cluster.export_dir("main") / f"{base}-{slot}"
+            assert read_when(disk / "listing") == "listing\nowner\n"
+            assert (disk / "owner").read_text() == f"{slot}\n"
+        listed = cluster.hosts["a"].docker("volume", "ls", "-q").stdout.split()
+        assert {f"{base}-1", f"{base}-2"} <= set(listed)
+
+
+def test_a_rolling_update_keeps_the_data(cluster, swarm):
+    """`docker service update`: the new task finds what the old one wrote."""
+    volume = unique("rolling")
+    # A task of version 2 refuses to start unless version 1's line is there.
+    cmd = (
+        '[ "$VERSION" = 1 ] || grep -qx 1 /data/history || exit 3; '
+        'echo "$VERSION" >> /data/history; exec sleep 100000'
+    )
+    with service(swarm, volume, cmd, "--env", "VERSION=1") as name:
+        swarm.running(name, 1)
+        history = cluster.export_dir("main") / volume / "history"
+        wait_for(lambda: history.exists() and history.read_text() == "1\n", 300, "version 1")
+        swarm.service("update", "--detach", "--env-add", "VERSION=2", name)
+        wait_for(lambda: history.read_text() == "1\n2\n", 300, "version 2's line")
+        assert swarm.running(name, 1)
+
+
+def verified(disk: Path, node: str) -> list[str]:
+    """The lines of the check a task on `node` made of the manifest."""
+    return read_when(disk / f"verified-on-{node}").splitlines()
+
+
+def all_ok(lines: list[str]) -> bool:
+    return lines == [*(f"blob{i}: OK" for i in sorted(range(1, BLOBS + 1), key=str)), "status 0"]
+
+
+def test_draining_a_node_moves_the_task_and_its_data(cluster, swarm):
+    """`docker node update --availability drain`: the task moves, the manifest checks out."""
+    volume = unique("drain")
+    with service(swarm, volume, WRITER) as name:
+        first = swarm.running(name, 1)[0].node
+        disk = cluster.export_dir("main") / volume
+        read_when(disk / "manifest")
+        other = "b" if first == "a" else "a"
+        started = time.monotonic()
+        swarm.set_availability(first, "drain")
+        try:
+            lines = verified(disk, other)
+            moved = time.monotonic() - started
+        finally:
+            swarm.set_availability(first, "active")
+        assert all_ok(lines), lines
+        assert swarm.running(name, 1)[0].node == other
+        print(f"\n  drained {first}: the task verified its data on {other} {moved:.1f}s later")
+
+
+def test_a_task_finds_every_byte_after_its_node_dies(cluster, swarm):
+    """Power off the node whose task writes: Swarm restarts it on the other worker."""
+    volume = unique("failover")
+    with service(swarm, volume, WRITER, driver_opts=",volume-opt=access=single-host") as name:
+        victim = swarm.running(name, 1)[0].node
+        disk = cluster.export_dir("main") / volume
+        read_when(disk / "manifest")
+        survivor = "b" if victim == "a" else "a"
+        wait_for(lambda: (disk / f"scratch-{victim}").exists(), 120, "the task writing")
+        cluster.power_off(victim)
+        started = time.monotonic()
+        try:
+            lines = verified(disk, survivor)
+            failover = time.monotonic() - started
+            assert all_ok(lines), lines
+            assert swarm.running(name, 1)[0].node == survivor
+        finally:
+            back = cluster.boot(victim)
+            swarm.forget_down_nodes()
+            swarm.join(victim)
+        print(
+            f"\n  power-off of {victim} to the data verified on {survivor}: {failover:.1f}s "
+            f"({victim} back in the swarm after {back:.1f}s)"
+        )
