@@ -19,48 +19,36 @@ def test_an_error_in_the_work_reaches_the_caller():
         bounded(fail, 1, "failing")
 
 
-def test_work_that_has_not_committed_by_the_deadline_never_commits():
+def late(step, match: str | None = None) -> list[str]:
+    """Run step(attempt) only after bounded() gave up on the work; what the step met."""
     release, outcome = threading.Event(), []
 
     def slow(attempt):
         release.wait(5)
         try:
-            attempt.commit()
-            outcome.append("committed")
+            step(attempt)
+            outcome.append("went ahead")
         except Abandoned:
             outcome.append("refused")
 
-    with pytest.raises(Abandoned, match="slow: no answer within 0.2s"):
+    with pytest.raises(Abandoned, match=match):
         bounded(slow, 0.2, "slow")
     release.set()
     for _ in range(50):
         if outcome:
             break
         threading.Event().wait(0.1)
-    assert outcome == ["refused"]
+    return outcome
+
+
+def test_work_that_has_not_committed_by_the_deadline_never_commits():
+    assert late(lambda attempt: attempt.commit(), "slow: no answer within 0.2s") == ["refused"]
 
 
 def test_work_that_begins_after_the_deadline_starts_nothing():
     """Work still waiting (for a lock) when the caller gives up is refused before it starts."""
-    release, outcome = threading.Event(), []
-
-    def queued(attempt):
-        release.wait(5)
-        try:
-            attempt.wanted()
-            outcome.append("started")
-        except Abandoned:
-            outcome.append("refused")
-
     assert bounded(lambda attempt: attempt.wanted() or "started", 1, "in time") == "started"
-    with pytest.raises(Abandoned):
-        bounded(queued, 0.2, "queued")
-    release.set()
-    for _ in range(50):
-        if outcome:
-            break
-        threading.Event().wait(0.1)
-    assert outcome == ["refused"]
+    assert late(lambda attempt: attempt.wanted()) == ["refused"]
 
 
 def test_work_that_committed_before_the_deadline_is_waited_for():
