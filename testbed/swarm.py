@@ -6,12 +6,15 @@ not through QEMU's user networking, as it would between real machines.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from testbed._proc import wait_for
+from testbed.artifacts import IMAGE_TAG
 from testbed.cluster import Cluster
 from testbed.guest import DockerHost
 
@@ -32,10 +35,13 @@ class Task:
 class Swarm:
     """Swarm mode on `manager` and `workers` of a started Cluster (the manager needs no nfsvol)."""
 
-    def __init__(self, cluster: Cluster, manager: str, workers: Sequence[str]) -> None:
+    def __init__(
+        self, cluster: Cluster, manager: str, workers: Sequence[str], driver: str = "nfsvol"
+    ) -> None:
         self.cluster = cluster
         self.manager_name = manager
         self.workers = list(workers)
+        self.driver = driver  # the volume driver's name on every worker
         self._token = ""
 
     @property
@@ -74,14 +80,16 @@ class Swarm:
             "swarm", "join", "--token", self._token,
             "--advertise-addr", self._address(name), f"{addr}:{SWARM_PORT}",
         )  # fmt: skip
-        wait_for(lambda: self._ready_for_nfsvol(name), 90, f"swarm node {name} with nfsvol", 1)
+        wait_for(lambda: self._ready(name), 90, f"swarm node {name} with {self.driver}", 1)
 
-    def _ready_for_nfsvol(self, name: str) -> bool:
+    def _ready(self, name: str) -> bool:
         node = self._node(name)
         if node is None or node["Status"]["State"] != "ready":
             return False
         plugins = node["Description"]["Engine"].get("Plugins") or []
-        return {"Type": "Volume", "Name": "nfsvol"} in plugins
+        # A managed plugin is reported as NAME:latest.
+        names = {p["Name"] for p in plugins if p["Type"] == "Volume"}
+        return bool(names & {self.driver, f"{self.driver}:latest"})
 
     def _node(self, name: str) -> dict[str, Any] | None:
         # Several entries can carry one hostname: a host that was powered off and joined again.
@@ -110,6 +118,35 @@ class Swarm:
     def service(self, *args: str) -> str:
         """`docker service ARGS` on the manager; its stdout."""
         return self.manager.docker("service", *args, timeout=300).stdout
+
+    @contextlib.contextmanager
+    def deployed(
+        self, name: str, volume: str, cmd: str, *opts: str, volume_opts: Sequence[str] = ()
+    ) -> Iterator[str]:
+        """Service `name` of the bed's image on the workers, `volume` at /data; removed after.
+
+        Each task runs `sh -c cmd` with NODE set to its node's hostname.
+        """
+        mount = ",".join(
+            [f"type=volume,source={volume},destination=/data,volume-driver={self.driver}"]
+            + [f"volume-opt={opt}" for opt in volume_opts]
+        )
+        self.service(
+            "create", "--detach", "--no-resolve-image", "--name", name,
+            "--constraint", "node.role==worker", "--env", "NODE={{.Node.Hostname}}",
+            "--mount", mount, *opts, IMAGE_TAG, "sh", "-c", cmd,
+        )  # fmt: skip
+        try:
+            yield name
+        finally:
+            self.service("rm", name)
+            for worker in self.workers:  # its containers gone: their volumes unmounted
+                gone = functools.partial(self._gone, worker, name)
+                wait_for(gone, 180, f"{name} on {worker} to go", 1)
+
+    def _gone(self, worker: str, service: str) -> bool:
+        host = self.cluster.hosts[worker]
+        return not host.docker("ps", "-aq", "--filter", f"name={service}.").stdout
 
     def tasks(self, service: str) -> list[Task]:
         """The service's tasks, newest first in each slot."""

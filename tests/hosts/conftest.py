@@ -4,13 +4,20 @@ Booting costs about 30 s a host, so the hosts are shared by the whole
 session; a test that powers a host off boots it again before it ends.
 """
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from testbed import IMAGE_TAG, prepare
+from testbed._proc import wait_for
 from testbed.cluster import Cluster
+from testbed.swarm import Swarm
+
+SWARM_MANAGER, SWARM_WORKERS = "m", ("a", "b")
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +47,34 @@ def run(host, *args: str, check: bool = True):
     return host.docker(
         "run", "--rm", "--network", "none", *opts, IMAGE_TAG, "sh", "-c", cmd, check=check
     )
+
+
+@contextlib.contextmanager
+def swarm_of(cluster: Cluster, driver: str = "nfsvol") -> Iterator[Swarm]:
+    """A manager (host m, booted for it, no nfsvol, drained) and a and b as workers."""
+    started = time.monotonic()
+    boot = cluster.add_host(SWARM_MANAGER, serve=False)  # it runs no tasks
+    bed = Swarm(cluster, SWARM_MANAGER, SWARM_WORKERS, driver)
+    try:
+        bed.init()
+        print(f"\n  swarm of 3 up in {time.monotonic() - started:.1f}s (manager boot {boot:.1f}s)")
+        yield bed
+    finally:
+        bed.leave()
+        cluster.drop_host(SWARM_MANAGER)
+        print(f"\n  swarm: {time.monotonic() - started:.1f}s in all")
+
+
+def read_when(path: Path, timeout: float = 300) -> str:
+    """path's text on the server's disk, once it exists."""
+    wait_for(path.exists, timeout, str(path), 0.5)
+    return path.read_text()
+
+
+# Each replica writes its node's name, waits for the other's, then records what it read.
+SEE_EACH_OTHER = (
+    'echo "$NODE" > /data/$NODE; '
+    "until [ -e /data/a ] && [ -e /data/b ]; do sleep 1; ls /data > /dev/null; done; "
+    "cat /data/a /data/b > /data/.seen-$NODE; mv /data/.seen-$NODE /data/seen-by-$NODE; "
+    "exec sleep 100000"
+)

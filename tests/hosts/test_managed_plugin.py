@@ -22,7 +22,7 @@ from testbed.cluster import SERVER_IP
 from testbed.drill import run_drill, wait_listed
 from testbed.nfs import PSEUDO
 from testbed.registry import PackageIndex, Registry
-from tests.hosts.conftest import run, unique
+from tests.hosts.conftest import SEE_EACH_OTHER, read_when, run, swarm_of, unique
 from tests.support.dockerd import Dockerd
 
 pytestmark = pytest.mark.hosts
@@ -290,6 +290,22 @@ def test_upgrade_keeps_every_volume_and_byte(managed, registry):
     assert managed.nfs_mounts("b", SHARE) == []  # the last release unmounted the share
     for vol in vols:
         b.docker("volume", "rm", vol)
+
+
+def test_a_swarm_service_on_the_managed_plugin(managed):
+    """Swarm places one task on each host's managed plugin (a set up by a whole config, b by
+    one share's settings); both find one volume, with the options it was made with."""
+    with swarm_of(managed, driver=NAME) as swarm:
+        volume = unique("mpsw")
+        with swarm.deployed(
+            unique("svc"), volume, SEE_EACH_OTHER, "--replicas", "2",
+            "--replicas-max-per-node", "1", volume_opts=["uid=1000", "mode=0750"],
+        ) as name:  # fmt: skip
+            assert sorted(t.node for t in swarm.running(name, 2)) == ["a", "b"]
+            disk = managed.export_dir(SHARE) / volume
+            assert read_when(disk / "seen-by-a") == read_when(disk / "seen-by-b") == "a\nb\n"
+            made = disk.stat()
+            assert (made.st_uid, made.st_mode & 0o7777) == (1000, 0o750)
 
 
 def test_failover_drill_with_the_managed_plugin(managed):

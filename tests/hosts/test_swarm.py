@@ -5,20 +5,16 @@ no tasks) and the bed's hosts a and b as workers. Every check of the data
 is made by the tasks themselves or on the NFS server's own disk.
 """
 
-import contextlib
 import time
 from pathlib import Path
 
 import pytest
 
-from testbed import IMAGE_TAG
 from testbed._proc import wait_for
-from testbed.swarm import Swarm
-from tests.hosts.conftest import unique
+from tests.hosts.conftest import SEE_EACH_OTHER, read_when, swarm_of, unique
 
 pytestmark = pytest.mark.hosts
 
-MANAGER, WORKERS = "m", ("a", "b")
 BLOBS = 12
 # First task: write fsync'd blobs and their manifest (renamed into place last).
 # Any later task: verify the manifest into verified-on-NODE (renamed into place
@@ -36,57 +32,20 @@ WRITER = (
 
 @pytest.fixture(scope="module")
 def swarm(cluster):
-    started = time.monotonic()
-    boot = cluster.add_host(MANAGER, serve=False)  # it runs no tasks
-    bed = Swarm(cluster, MANAGER, WORKERS)
-    try:
-        bed.init()
-        print(f"\n  swarm of 3 up in {time.monotonic() - started:.1f}s (manager boot {boot:.1f}s)")
+    with swarm_of(cluster) as bed:
         yield bed
-    finally:
-        bed.leave()
-        cluster.drop_host(MANAGER)
-        print(f"\n  swarm tier: {time.monotonic() - started:.1f}s")
 
 
-@contextlib.contextmanager
-def service(swarm: Swarm, volume: str, cmd: str, *opts: str, driver_opts: str = ""):
-    """A service of the bed's image on the workers, with `volume` at /data; removed after."""
-    name = unique("svc")
-    mount = f"type=volume,source={volume},destination=/data,volume-driver=nfsvol{driver_opts}"
-    swarm.service(
-        "create", "--detach", "--no-resolve-image", "--name", name,
-        "--constraint", "node.role==worker", "--env", "NODE={{.Node.Hostname}}",
-        "--mount", mount, *opts, IMAGE_TAG, "sh", "-c", cmd,
-    )  # fmt: skip
-    try:
-        yield name
-    finally:
-        swarm.service("rm", name)
-        for worker in WORKERS:  # its containers gone: their volumes unmounted
-            host = swarm.cluster.hosts[worker]
-            wait_for(
-                lambda h=host: not h.docker("ps", "-aq", "--filter", f"name={name}.").stdout,
-                180, f"{name}'s containers on {worker} to go", 1,
-            )  # fmt: skip
-
-
-def read_when(path: Path, timeout: float = 300) -> str:
-    """path's text on the server's disk, once it exists."""
-    wait_for(path.exists, timeout, str(path), 0.5)
-    return path.read_text()
+def service(swarm, volume: str, cmd: str, *opts: str, volume_opts=()):
+    return swarm.deployed(unique("svc"), volume, cmd, *opts, volume_opts=volume_opts)
 
 
 def test_replicas_on_both_workers_see_each_others_writes(cluster, swarm):
     """Two replicas, one per worker, on one volume: each reads what the other wrote."""
     volume = unique("shared")
-    cmd = (
-        'echo "$NODE" > /data/$NODE; '
-        "until [ -e /data/a ] && [ -e /data/b ]; do sleep 1; ls /data > /dev/null; done; "
-        "cat /data/a /data/b > /data/.seen-$NODE; mv /data/.seen-$NODE /data/seen-by-$NODE; "
-        "exec sleep 100000"
-    )
-    with service(swarm, volume, cmd, "--replicas", "2", "--replicas-max-per-node", "1") as name:
+    with service(
+        swarm, volume, SEE_EACH_OTHER, "--replicas", "2", "--replicas-max-per-node", "1"
+    ) as name:
         tasks = swarm.running(name, 2)
         assert sorted(t.node for t in tasks) == ["a", "b"]
         disk = cluster.export_dir("main") / volume
@@ -158,7 +117,7 @@ def test_draining_a_node_moves_the_task_and_its_data(cluster, swarm):
 def test_a_task_finds_every_byte_after_its_node_dies(cluster, swarm):
     """Power off the node whose task writes: Swarm restarts it on the other worker."""
     volume = unique("failover")
-    with service(swarm, volume, WRITER, driver_opts=",volume-opt=access=single-host") as name:
+    with service(swarm, volume, WRITER, volume_opts=["access=single-host"]) as name:
         victim = swarm.running(name, 1)[0].node
         disk = cluster.export_dir("main") / volume
         read_when(disk / "manifest")
