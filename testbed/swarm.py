@@ -121,15 +121,24 @@ class Swarm:
 
     @contextlib.contextmanager
     def deployed(
-        self, name: str, volume: str, cmd: str, *opts: str, volume_opts: Sequence[str] = ()
+        self,
+        name: str,
+        volume: str,
+        cmd: str,
+        *opts: str,
+        volume_opts: Sequence[str] = (),
+        nocopy: bool = False,
     ) -> Iterator[str]:
         """Service `name` of the bed's image on the workers, `volume` at /data; removed after.
 
-        Each task runs `sh -c cmd` with NODE set to its node's hostname.
+        Each task runs `sh -c cmd` with NODE set to its node's hostname. With
+        `nocopy`, Docker does not copy the image's /data (and its owner and
+        mode) into the volume when it is empty.
         """
         mount = ",".join(
             [f"type=volume,source={volume},destination=/data,volume-driver={self.driver}"]
             + [f"volume-opt={opt}" for opt in volume_opts]
+            + (["volume-nocopy=true"] if nocopy else [])
         )
         self.service(
             "create", "--detach", "--no-resolve-image", "--name", name,
