@@ -138,8 +138,9 @@ def managed(bundle, registry, cluster):
         created = pool.submit(_create, a, bundle)
         installed = pool.submit(_install, b, registry, "1")
         print(f"\n  a: create+enable {created.result():.0f}s; b: install {installed.result():.0f}s")
-    # A host that boots again has lost /var/lib/docker (a tmpfs in the bed).
-    reinstall = functools.partial(_install, registry=registry, build="1")
+    # A host that boots again has lost /var/lib/docker (a tmpfs in the bed); it
+    # installs the newest build, which test_upgrade gave b.
+    reinstall = functools.partial(_install, registry=registry, build="2")
     cluster.on_boot.append(reinstall)
     try:
         yield cluster
@@ -292,28 +293,8 @@ def test_upgrade_keeps_every_volume_and_byte(managed, registry):
         b.docker("volume", "rm", vol)
 
 
-def test_a_swarm_service_on_the_managed_plugin(managed):
-    """Swarm places one task on each host's managed plugin (a set up by a whole config, b by
-    one share's settings); both find one volume, with the options it was made with.
-
-    nocopy: the image has a /data (root, 0755), and Docker copies it, owner and
-    mode included, into an empty volume, replacing uid and mode (seen once: root, 0755).
-    """
-    with swarm_of(managed, driver=NAME) as swarm:
-        volume = unique("mpsw")
-        with swarm.deployed(
-            unique("svc"), volume, SEE_EACH_OTHER, "--replicas", "2",
-            "--replicas-max-per-node", "1", volume_opts=["uid=1000", "mode=0750"], nocopy=True,
-        ) as name:  # fmt: skip
-            assert sorted(t.node for t in swarm.running(name, 2)) == ["a", "b"]
-            disk = managed.export_dir(SHARE) / volume
-            assert read_when(disk / "seen-by-a") == read_when(disk / "seen-by-b") == "a\nb\n"
-            made = disk.stat()
-            assert (made.st_uid, made.st_mode & 0o7777) == (1000, 0o750)
-
-
 def test_failover_drill_with_the_managed_plugin(managed):
-    """The failover drill on both managed plugins; a reinstalls it after its boot. Runs last."""
+    """The failover drill on both managed plugins; a installs it again after its boot."""
     report = run_drill(managed, say=lambda line: print("  " + line), driver=NAME, share=SHARE)
     assert len(report.manifest_a) == 13
     assert report.listed_on_b
@@ -326,3 +307,30 @@ def test_failover_drill_with_the_managed_plugin(managed):
     print(
         f"  failover {report.failover_s:.1f}s, host a back with the plugin in {report.a_boot_s:.0f}s"
     )
+
+
+def test_a_swarm_service_on_the_managed_plugin(managed, registry):
+    """Both hosts run the plugin installed from the registry, one build, one set of
+    settings: Swarm places a task on each, and both find one volume with its options.
+
+    nocopy: the image has a /data (root, 0755), and Docker copies it, owner and
+    mode included, into an empty volume, replacing uid and mode (seen once: root, 0755).
+    """
+    a, b = managed.hosts["a"], managed.hosts["b"]
+    build = _inspect(b, "{{.PluginReference}}").rsplit(":", 1)[1]
+    if _inspect(a, "{{.PluginReference}}") != _inspect(b, "{{.PluginReference}}"):
+        _remove(a)  # run alone, not after the drill: a still has the plugin made from the bundle
+        _install(a, registry, build)
+    for fmt in ("{{.PluginReference}}", "{{.Settings.Env}}", "{{.Enabled}}"):
+        assert _inspect(a, fmt) == _inspect(b, fmt), fmt
+    with swarm_of(managed, driver=NAME) as swarm:
+        volume = unique("mpsw")
+        with swarm.deployed(
+            unique("svc"), volume, SEE_EACH_OTHER, "--replicas", "2",
+            "--replicas-max-per-node", "1", volume_opts=["uid=1000", "mode=0750"], nocopy=True,
+        ) as name:  # fmt: skip
+            assert sorted(t.node for t in swarm.running(name, 2)) == ["a", "b"]
+            disk = managed.export_dir(SHARE) / volume
+            assert read_when(disk / "seen-by-a") == read_when(disk / "seen-by-b") == "a\nb\n"
+            made = disk.stat()
+            assert (made.st_uid, made.st_mode & 0o7777) == (1000, 0o750)
