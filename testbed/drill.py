@@ -121,11 +121,13 @@ def run_drill(
     driver: str = "nfsvol",
     share: str = "main",
     access: str = "shared",
+    restore: bool = True,
 ) -> DrillReport:
     """Play the drill on hosts a and b of `cluster`; host a is running again at the end.
 
     `driver` names the volume plugin on both hosts; `share` is the bed's export it uses;
     `access` is the volume's access mode (single-host: b waits out a's lease).
+    restore=False leaves a powered off (a benchmark that tears the bed down next).
     """
     a, b = cluster.hosts["a"], cluster.hosts["b"]
     report = DrillReport(volume=f"drill-{uuid.uuid4().hex[:6]}", access=access)
@@ -156,11 +158,13 @@ def run_drill(
     report.plain_start_b_s = time.monotonic() - started
     report.page_b = _serve(b, vol, "web-b")
     say(f"[b] busybox httpd serves the same page: {report.page_b.strip()}")
-    _restore_a(cluster, report, say, share)
+    if restore:
+        _restore_a(cluster, report, say, share)
     report.on_server = server_manifest(cluster.export_dir(share) / vol)
     say(f"[server] digests on ganesha's disk match: {report.on_server == report.manifest_a}")
     b.docker("rm", "-f", "web-b", check=False)  # single-host: already gone
-    b.docker("volume", "rm", vol)
+    if restore:  # else a's dead web server still holds the volume
+        b.docker("volume", "rm", vol)
     return report
 
 
