@@ -25,6 +25,16 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {json.dumps(v)}" for k, v in rows)
 
 
+def _stage(stages: dict[str, float], name: str, results: dict[str, Any], measure: Any) -> None:
+    """Run one stage, merge its figures and samples into results, note its wall time."""
+    started = time.monotonic()
+    figures = measure()
+    results["samples"].update(figures.pop("samples"))
+    results.update(figures)
+    stages[name] = round(time.monotonic() - started, 1)
+    _say(f"  ({name}: {stages[name]:.0f}s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the table, write the JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -44,19 +54,17 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
         }
     }
-    _say("== nfsvol on this machine (gunicorn, unix socket, path share)")
-    local_results = local.run(args.quick, _say)
-    results["samples"] = local_results.pop("samples")
-    results.update(local_results)
-    _say("== docker volume ls on this machine's dockerd: nfsvol vs local volumes")
-    docker_results = docker_ls.run(args.quick, _say)
-    results["samples"].update(docker_results.pop("samples"))
-    results.update(docker_results)
+    stages: dict[str, float] = {}
+    results["machine"]["stage_s"] = stages
+    results["samples"] = {}
+    with local.plugin_on_path_share() as plugin:
+        _say("== nfsvol on this machine (gunicorn, unix socket, path share)")
+        _stage(stages, "local", results, lambda: local.run(plugin, args.quick, _say))
+        _say("== docker volume ls on this machine's dockerd: nfsvol vs local volumes")
+        _stage(stages, "docker_ls", results, lambda: docker_ls.run(plugin, args.quick, _say))
     if not args.skip_hosts:
         _say("== real NFS in QEMU Docker hosts (ganesha, kernel NFS, dockerd)")
-        host_results = hosts.run(args.quick, _say)
-        results["samples"].update(host_results.pop("samples"))
-        results.update(host_results)
+        _stage(stages, "hosts", results, lambda: hosts.run(args.quick, _say))
     if "python_loop_ms_guest" in results:
         factor = results["python_loop_ms_guest"] / results["python_loop_ms_native"]
         results["guest_emulation_factor"] = round(factor, 1)

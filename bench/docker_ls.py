@@ -22,16 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.local import create_volumes, path_share_config
+from bench.local import VOLUMES, volume_names
 from bench.stats import p50
 from tests.fakes.servers import unmount_below
 from tests.support.dockerd import Dockerd
-from tests.support.plugin import PluginClient, PluginProcess, UnixHTTPConnection
+from tests.support.plugin import PluginProcess, UnixHTTPConnection
 
 DRIVER = "nfsvol"
-# Filling both dockerds takes under two minutes, so --quick keeps all 10,000
-# and only times fewer rounds; figure names carry the count all the same.
-VOLUMES = 10_000
 # `sh -c SCRIPT sh ETC RUN dockerd ARGS...` in a new mount namespace: the
 # private directories arrive as arguments, never spliced into the script.
 HIDE_PLUGINS = (
@@ -138,41 +135,38 @@ def summarise(samples: dict[str, list[float]], count: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def bed(root: Path) -> Iterator[tuple[PluginClient, dict[str, Dockerd]]]:
-    """nfsvol on a path share and the two dockerds; all stopped, nothing left mounted."""
+def dockerds(root: Path, plugin_socket: str) -> Iterator[dict[str, Dockerd]]:
+    """The two dockerds, one seeing nfsvol; both stopped after, nothing left mounted."""
     with contextlib.ExitStack() as stack:
         stack.callback(unmount_below, root)
-        plugin = PluginProcess(path_share_config(root), root, {})
-        stack.callback(plugin.stop)
-        client = plugin.start()
         daemons = {
-            "nfsvol": private_dockerd(root / "with-nfsvol", plugin.socket_path),
+            "nfsvol": private_dockerd(root / "with-nfsvol", plugin_socket),
             "local": private_dockerd(root / "with-local", None),
         }
         for daemon in daemons.values():
             stack.callback(daemon.cleanup)
             stack.callback(daemon.stop)
             daemon.start()
-        yield client, daemons
+        yield daemons
 
 
-def run(quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
-    """Fill both dockerds, time `docker volume ls` on each, tear everything down."""
-    count, rounds = VOLUMES, 10 if quick else 20
-    names = [f"vol{i:05d}" for i in range(count)]  # the same names on both sides
+def run(plugin: PluginProcess, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    """Time `docker volume ls` on `plugin`'s VOLUMES volumes and on as many local ones.
+
+    Filling both sides takes under two minutes, so --quick keeps all 10,000
+    and only times fewer rounds; figure names carry the count all the same.
+    """
+    rounds = 10 if quick else 20
     with (
         tempfile.TemporaryDirectory(prefix="nfsvol-bench-docker-") as tmp,
-        bed(Path(tmp)) as (client, daemons),
+        dockerds(Path(tmp), plugin.socket_path) as daemons,
     ):
         started = time.monotonic()
-        create_volumes(client, names)
-        say(f"  {count} nfsvol volumes created through its socket in {_since(started)}")
-        started = time.monotonic()
-        create_local(daemons["local"], names)
-        say(f"  {count} local volumes created through dockerd's API in {_since(started)}")
-        samples = measure(daemons, count, rounds)
+        create_local(daemons["local"], volume_names(VOLUMES))  # the plugin's names
+        say(f"  {VOLUMES} local volumes created through dockerd's API in {_since(started)}")
+        samples = measure(daemons, VOLUMES, rounds)
     say(f"  docker volume ls timed {rounds} times on each dockerd")
-    return summarise(samples, count)
+    return summarise(samples, VOLUMES)
 
 
 def _since(started: float) -> str:

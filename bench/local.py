@@ -7,6 +7,7 @@ without any server latency.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -15,12 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from bench.stats import PYTHON_LOOP, p50, p95, sample_ms
 from tests.support.plugin import PluginClient, PluginProcess, children
+
+VOLUMES = 10_000  # the count the figures are named for (get_p50_ms_10k, ...)
 
 
 def path_share_config(root: Path) -> dict[str, Any]:
@@ -30,6 +34,11 @@ def path_share_config(root: Path) -> dict[str, Any]:
         "state_dir": str(root / "state"),
         "shares": {"main": {"type": "path", "path": str(root / "share")}},
     }
+
+
+def volume_names(count: int) -> list[str]:
+    """The benchmark's volume names, the same in every phase: vol00000, vol00001, ..."""
+    return [f"vol{i:05d}" for i in range(count)]
 
 
 def create_volumes(client: PluginClient, names: list[str]) -> None:
@@ -116,48 +125,55 @@ def python_loop_ms() -> float:
     return float(out.stdout)
 
 
-def run(quick: bool, say: Any) -> dict[str, Any]:
-    """Measure the local figures; return them with their raw samples."""
-    sizes = [100, 1000, 10000]
-    rounds = 200 if quick else 1000
-    results: dict[str, Any] = {"list_scaling": {}, "samples": {}}
+@contextlib.contextmanager
+def plugin_on_path_share() -> Iterator[PluginProcess]:
+    """nfsvol served as in production, with one `path` share; stopped and removed after."""
     with tempfile.TemporaryDirectory(prefix="nfsvol-bench-") as tmp:
         root = Path(tmp)
         plugin = PluginProcess(path_share_config(root), root, {})
-        client = plugin.start()
-        warm_list = PluginClient(plugin.socket_path, keep_alive=True)
+        plugin.start()
         try:
-            made = 0
-            for size in sizes:
-                started = time.monotonic()
-                create_volumes(client, [f"vol{i:05d}" for i in range(made, size)])
-                say(f"  created {size - made} volumes in {time.monotonic() - started:.1f}s")
-                made = size
-                lists = sample_ms(lambda: warm_list.ok("List"), 20 if quick else 50)
-                results["list_scaling"][str(size)] = round(p50(lists), 2)
-                results["samples"][f"list_ms_{size}"] = lists
-            warm = PluginClient(plugin.socket_path, keep_alive=True)  # as dockerd connects
-            gets = sample_ms(lambda: warm.ok("Get", Name="vol05000"), rounds)
-            paths = sample_ms(lambda: warm.ok("Path", Name="vol05000"), rounds)
-            cold = sample_ms(lambda: client.ok("Get", Name="vol05000"), rounds)
-            results["get_p50_ms_10k_new_connection"] = round(p50(cold), 3)
-            results["get_p50_ms_10k"] = round(p50(gets), 3)
-            results["get_p95_ms_10k"] = round(p95(gets), 3)
-            results["path_p50_ms_10k"] = round(p50(paths), 3)
-            mounts = sample_ms(lambda: mount_cycle(warm, "vol05000"), rounds // 2)
-            results["mount_unmount_p50_ms_native"] = round(p50(mounts), 3)
-            results["samples"]["mount_unmount_ms_native"] = mounts
-            results["python_loop_ms_native"] = round(python_loop_ms(), 1)
-            results["list_p50_ms_10k"] = results["list_scaling"]["10000"]
-            results["samples"]["get_ms_10k"] = gets
-            results["get_rps_8_clients"] = round(
-                get_rps(plugin.socket_path, "vol05000", 8, 5 if quick else 15), 1
-            )
-            pid = plugin.proc.pid if plugin.proc else 0
-            results["rss_mb_10k"] = round(_memory_mb(pid, "Rss"), 1)
-            results["pss_mb_10k"] = round(_memory_mb(pid, "Pss"), 1)
-            results["workers"] = len(children(pid))
+            yield plugin
         finally:
             plugin.stop()
+
+
+def run(plugin: PluginProcess, quick: bool, say: Any) -> dict[str, Any]:
+    """Fill `plugin` to VOLUMES volumes, measuring on the way; return figures and samples."""
+    sizes = [100, 1000, VOLUMES]
+    rounds = 200 if quick else 1000
+    results: dict[str, Any] = {"list_scaling": {}, "samples": {}}
+    client = PluginClient(plugin.socket_path)
+    warm_list = PluginClient(plugin.socket_path, keep_alive=True)
+    made = 0
+    for size in sizes:
+        started = time.monotonic()
+        create_volumes(client, volume_names(size)[made:])
+        say(f"  created {size - made} volumes in {time.monotonic() - started:.1f}s")
+        made = size
+        lists = sample_ms(lambda: warm_list.ok("List"), 20 if quick else 50)
+        results["list_scaling"][str(size)] = round(p50(lists), 2)
+        results["samples"][f"list_ms_{size}"] = lists
+    warm = PluginClient(plugin.socket_path, keep_alive=True)  # as dockerd connects
+    gets = sample_ms(lambda: warm.ok("Get", Name="vol05000"), rounds)
+    paths = sample_ms(lambda: warm.ok("Path", Name="vol05000"), rounds)
+    cold = sample_ms(lambda: client.ok("Get", Name="vol05000"), rounds)
+    results["get_p50_ms_10k_new_connection"] = round(p50(cold), 3)
+    results["get_p50_ms_10k"] = round(p50(gets), 3)
+    results["get_p95_ms_10k"] = round(p95(gets), 3)
+    results["path_p50_ms_10k"] = round(p50(paths), 3)
+    mounts = sample_ms(lambda: mount_cycle(warm, "vol05000"), rounds // 2)
+    results["mount_unmount_p50_ms_native"] = round(p50(mounts), 3)
+    results["samples"]["mount_unmount_ms_native"] = mounts
+    results["python_loop_ms_native"] = round(python_loop_ms(), 1)
+    results["list_p50_ms_10k"] = results["list_scaling"][str(VOLUMES)]
+    results["samples"]["get_ms_10k"] = gets
+    results["get_rps_8_clients"] = round(
+        get_rps(plugin.socket_path, "vol05000", 8, 5 if quick else 15), 1
+    )
+    pid = plugin.proc.pid if plugin.proc else 0
+    results["rss_mb_10k"] = round(_memory_mb(pid, "Rss"), 1)
+    results["pss_mb_10k"] = round(_memory_mb(pid, "Pss"), 1)
+    results["workers"] = len(children(pid))
     results["cpus"] = os.cpu_count()
     return results
