@@ -96,19 +96,41 @@ def _read_response(sock: socket.socket) -> bytes:
     return head
 
 
-def get_rps(socket_path: str, name: str, clients: int, seconds: float) -> float:
-    """Get requests per second with `clients` concurrent client processes."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time so far of `pids` (/proc/PID/stat, clock ticks)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def get_rps(
+    socket_path: str, name: str, clients: int, seconds: float, plugin: list[int]
+) -> dict[str, float]:
+    """Get requests per second with `clients` concurrent client processes.
+
+    The clients run on the same cores, so the plugin's own CPU time over the
+    window is measured too: requests per plugin CPU-second, times the cores,
+    is what the plugin could serve with the cores to itself.
+    """
     queue: Any = multiprocessing.Queue()
     procs = [
         multiprocessing.Process(target=_hammer, args=(socket_path, name, seconds, queue))
         for _ in range(clients)
     ]
+    cpu_before = cpu_seconds(plugin)
     for proc in procs:
         proc.start()
     total = sum(int(queue.get(timeout=seconds + 60)) for _ in procs)
+    cpu = cpu_seconds(plugin) - cpu_before
     for proc in procs:
         proc.join(timeout=30)
-    return total / seconds
+    return {
+        "get_rps_8_clients": round(total / seconds, 1),
+        "get_rps_plugin_cpu_share": round(cpu / (seconds * (os.cpu_count() or 1)), 2),
+        "get_per_plugin_cpu_s": round(total / cpu, 1),
+    }
 
 
 def mount_cycle(client: PluginClient, name: str) -> None:
@@ -168,10 +190,9 @@ def run(plugin: PluginProcess, quick: bool, say: Any) -> dict[str, Any]:
     results["python_loop_ms_native"] = round(python_loop_ms(), 1)
     results["list_p50_ms_10k"] = results["list_scaling"][str(VOLUMES)]
     results["samples"]["get_ms_10k"] = gets
-    results["get_rps_8_clients"] = round(
-        get_rps(plugin.socket_path, "vol05000", 8, 5 if quick else 15), 1
-    )
     pid = plugin.proc.pid if plugin.proc else 0
+    seconds = 5 if quick else 15
+    results.update(get_rps(plugin.socket_path, "vol05000", 8, seconds, [pid, *children(pid)]))
     results["rss_mb_10k"] = round(_memory_mb(pid, "Rss"), 1)
     results["pss_mb_10k"] = round(_memory_mb(pid, "Pss"), 1)
     results["workers"] = len(children(pid))
