@@ -6,6 +6,7 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,12 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {json.dumps(v)}" for k, v in rows)
 
 
-def _stage(stages: dict[str, float], name: str, results: dict[str, Any], measure: Any) -> None:
+def _stage(
+    stages: dict[str, float],
+    name: str,
+    results: dict[str, Any],
+    measure: Callable[[], dict[str, Any]],
+) -> None:
     """Run one stage, merge its figures and samples into results, note its wall time."""
     started = time.monotonic()
     figures = measure()

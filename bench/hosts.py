@@ -16,7 +16,7 @@ from bench.stats import PYTHON_LOOP, p50, timed_ms
 from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
 from testbed.cluster import SERVER_IP, Cluster
-from testbed.drill import READER, WRITER, run_drill
+from testbed.drill import READER, WRITER, run_drill, run_on_volume
 from testbed.guest import DockerHost
 
 LOCAL_NFS_OPTS = f"addr={SERVER_IP},vers=4.1,hard,nosuid,nodev"
@@ -136,17 +136,12 @@ def _plain_read(host: DockerHost) -> float:
     volume = "bench-plain-read"
     host.docker("volume", "create", volume)
     try:
-        _sh(host, volume, WRITER)
+        run_on_volume(host, volume, WRITER)
         started = time.monotonic()
-        _sh(host, volume, READER)
+        run_on_volume(host, volume, READER)
         return time.monotonic() - started
     finally:
         host.docker("volume", "rm", "-f", volume)
-
-
-def _sh(host: DockerHost, volume: str, script: str) -> None:
-    host.docker("run", "--rm", "--network", "none", "-v", f"{volume}:/data", IMAGE_TAG,
-                "sh", "-c", script)  # fmt: skip
 
 
 def run(quick: bool, say: Any) -> dict[str, Any]:

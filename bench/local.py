@@ -49,14 +49,14 @@ def create_volumes(client: PluginClient, names: list[str]) -> None:
                 raise RuntimeError(f"Create failed: {body}")
 
 
-def _memory_mb(pid: int, field: str) -> float:
-    """Sum of `field` (Rss or Pss) over the gunicorn master and its workers.
+def _memory_mb(processes: list[int], field: str) -> float:
+    """Sum of `field` (Rss or Pss) over `processes` (the gunicorn master and its workers).
 
     Rss counts pages the forked workers share with the master once per
     process; Pss splits each shared page between its sharers.
     """
     total_kb = 0
-    for p in [pid, *children(pid)]:
+    for p in processes:
         for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
             if line.startswith(f"{field}:"):
                 total_kb += int(line.split()[1])
@@ -191,10 +191,11 @@ def run(plugin: PluginProcess, quick: bool, say: Any) -> dict[str, Any]:
     results["list_p50_ms_10k"] = results["list_scaling"][str(VOLUMES)]
     results["samples"]["get_ms_10k"] = gets
     pid = plugin.proc.pid if plugin.proc else 0
+    processes = [pid, *children(pid)]  # the gunicorn master and its workers
     seconds = 5 if quick else 15
-    results.update(get_rps(plugin.socket_path, "vol05000", 8, seconds, [pid, *children(pid)]))
-    results["rss_mb_10k"] = round(_memory_mb(pid, "Rss"), 1)
-    results["pss_mb_10k"] = round(_memory_mb(pid, "Pss"), 1)
-    results["workers"] = len(children(pid))
+    results.update(get_rps(plugin.socket_path, "vol05000", 8, seconds, processes))
+    results["rss_mb_10k"] = round(_memory_mb(processes, "Rss"), 1)
+    results["pss_mb_10k"] = round(_memory_mb(processes, "Pss"), 1)
+    results["workers"] = len(processes) - 1
     results["cpus"] = os.cpu_count()
     return results

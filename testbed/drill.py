@@ -83,7 +83,8 @@ def wait_listed(host: DockerHost, volume: str, timeout: float = 30.0) -> bool:
     return True
 
 
-def _run(host: DockerHost, volume: str, script: str) -> str:
+def run_on_volume(host: DockerHost, volume: str, script: str) -> str:
+    """`sh -c script` in the bed's image on `host` with `volume` at /data; its stdout."""
     return host.docker(
         "run", "--rm", "--network", "none", "-v", f"{volume}:/data", IMAGE_TAG, "sh", "-c", script
     ).stdout
@@ -103,7 +104,7 @@ def _read_when_free(host: DockerHost, report: DrillReport, cut: float) -> str:
     while True:
         began = time.monotonic()
         try:
-            manifest = _run(host, report.volume, READER)
+            manifest = run_on_volume(host, report.volume, READER)
         except RuntimeError as exc:
             held = report.access == "single-host" and "is held by host" in str(exc)
             if not held or time.monotonic() - cut > TAKEOVER_LIMIT_S:
@@ -135,7 +136,7 @@ def run_drill(
     say(f"[a] docker volume create -d {driver} -o access={access} {vol}")
     a.docker("volume", "create", "-d", driver, "-o", f"access={access}", vol)
     say("[a] a container writes 12 files, fsyncs them and records their SHA-256 manifest")
-    report.manifest_a = parse_manifest(_run(a, vol, WRITER))
+    report.manifest_a = parse_manifest(run_on_volume(a, vol, WRITER))
     say(f"[a] busybox httpd serves the volume: {_serve(a, vol, 'web-a').strip()}")
     report.page_a = a.docker("exec", "web-a", "wget", "-qO-", "http://127.0.0.1/").stdout
     say("[a] power off: no shutdown, no unmount, the web server still holds the volume")
@@ -190,5 +191,5 @@ def _restore_a(cluster: Cluster, report: DrillReport, say: Say, share: str) -> N
         report.refusal_on_a = refused.stderr.strip() if refused.returncode else ""
         say(f"[a] refused while b holds the volume: {bool(report.refusal_on_a)}")
         cluster.hosts["b"].docker("rm", "-f", "web-b")  # b lets go: a may mount again
-    report.manifest_a_after = parse_manifest(_run(a, report.volume, READER))
+    report.manifest_a_after = parse_manifest(run_on_volume(a, report.volume, READER))
     say(f"[a] data untouched: {report.manifest_a_after == report.manifest_a}")
