@@ -44,9 +44,13 @@ MODULES = (
     "nfsv3",
     "nfsv4",
     # In-guest DNAT gives each extra NFS server its own guest-side address.
+    # libcrc32c (under nf_nat) needs crc32c only as a softdep, which busybox's
+    # modprobe skips; and the guest has no /lib/modules to load the rest on demand.
+    "crc32c_generic",
     "ip_tables",
     "iptable_nat",
     "xt_nat",
+    "xt_tcpudp",
     # sock_diag, for the fence's SOCK_DESTROY of the server's connections.
     "inet_diag",
     "tcp_diag",
