@@ -37,11 +37,12 @@ def _local_nfs_volume(host: DockerHost, cluster: Cluster, name: str) -> None:
     )  # fmt: skip
 
 
-def _mount_ms(cluster: Cluster, host: str, volume: str) -> list[float]:
+def _call_ms(cluster: Cluster, host: str, volume: str, endpoint: str = "Mount") -> list[float]:
+    """Milliseconds of each successful `endpoint` call for `volume`, from the plugin's log."""
     return [
         float(call["ms"])
         for call in cluster.plugin_requests(host)
-        if call["endpoint"] == "Mount" and call["volume"] == volume and call["status"] == 200
+        if call["endpoint"] == endpoint and call["volume"] == volume and call["status"] == 200
     ]
 
 
@@ -59,7 +60,8 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
         local_nfs.append(_run_ms(a, "-v", "b-localnfs:/data"))
     # dockerd may Mount more than once per run (20.10: at create, to look for
     # image content to copy up, then at start), so split by phase, not by run.
-    cold_mounts = len(_mount_ms(cluster, "a", "b-nfsvol"))
+    cold_mounts = len(_call_ms(cluster, "a", "b-nfsvol"))
+    cold_unmounts = len(_call_ms(cluster, "a", "b-nfsvol", "Unmount"))
     # A holder keeps the share mounted: the warm case every busy host is in.
     a.docker("run", "-d", "--name", "b-holder", "--network", "none", "--volume-driver",
              "nfsvol", "-v", "b-hold:/data", IMAGE_TAG, "sleep", "3600")  # fmt: skip
@@ -70,15 +72,19 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
         plain.append(_run_ms(a, "-v", "b-plain:/data"))
     bar.close()
     a.docker("rm", "-f", "b-holder")
-    mounts = _mount_ms(cluster, "a", "b-nfsvol")
+    mounts = _call_ms(cluster, "a", "b-nfsvol")
+    unmounts = _call_ms(cluster, "a", "b-nfsvol", "Unmount")
     results["run_ratio_vs_local_nfs"] = round(p50(cold) / p50(local_nfs), 3)
     results["run_overhead_vs_plain_volume"] = round(p50(warm) / p50(plain), 3)
     results["mount_p50_ms_cold"] = round(p50(mounts[:cold_mounts]), 1)
     results["mount_p50_ms_warm"] = round(p50(mounts[cold_mounts:]), 1)
+    # Cold, the last Unmount of the share runs umount; warm, the holder keeps it.
+    results["unmount_p50_ms_cold"] = round(p50(unmounts[:cold_unmounts]), 1)
+    results["unmount_p50_ms_warm"] = round(p50(unmounts[cold_unmounts:]), 1)
     results["mounts_per_run"] = round(len(mounts) / (2 * runs), 1)
     results["samples"].update(
         run_ms_nfsvol_cold=cold, run_ms_local_nfs=local_nfs, run_ms_nfsvol_warm=warm,
-        run_ms_plain=plain, mount_ms=mounts,
+        run_ms_plain=plain, mount_ms=mounts, unmount_ms=unmounts,
     )  # fmt: skip
 
 
@@ -124,7 +130,7 @@ def failover(cluster: Cluster, results: dict[str, Any]) -> None:
     results["failover_wait_s"] = round(report.lease_wait_s, 1)  # listed, then free to mount
     results["failover_run_s"] = round(report.start_s, 1)  # the reader's docker run on b
     # b's Mount calls for the drill's volume: the reader's (cold share), then web-b's.
-    results["failover_mounts_ms_b"] = _mount_ms(cluster, "b", report.volume)
+    results["failover_mounts_ms_b"] = _call_ms(cluster, "b", report.volume)
     plain = _plain_read(cluster.hosts["b"])
     results["plain_read_b_s"] = round(plain, 1)
     results["failover_vs_plain_read"] = round(report.failover_s / plain, 2)
