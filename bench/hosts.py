@@ -129,7 +129,7 @@ def failover(cluster: Cluster, results: dict[str, Any]) -> None:
     results["failover_vs_plain_start"] = round(report.failover_s / report.plain_start_b_s, 2)
     results["failover_wait_s"] = round(report.lease_wait_s, 1)  # listed, then free to mount
     results["failover_run_s"] = round(report.start_s, 1)  # the reader's docker run on b
-    # b's Mount calls for the drill's volume: the reader's (cold share), then web-b's.
+    # b's Mount calls for the drill's volume: the reader's two (create, start), then web-b's.
     results["failover_mounts_ms_b"] = _call_ms(cluster, "b", report.volume)
     plain = _plain_read(cluster.hosts["b"])
     results["plain_read_b_s"] = round(plain, 1)
