@@ -51,6 +51,8 @@ MODULES = (
     "iptable_nat",
     "xt_nat",
     "xt_tcpudp",
+    # The lease tests cut a host off from the server with a DROP rule.
+    "iptable_filter",
     # sock_diag, for the fence's SOCK_DESTROY of the server's connections.
     "inet_diag",
     "tcp_diag",
