@@ -158,9 +158,7 @@ def _plain_read(host: DockerHost) -> float:
 
 def _read_s(host: DockerHost, volume: str) -> float:
     """Seconds for one `docker run` of the drill's reader on `volume`."""
-    started = time.monotonic()
-    run_on_volume(host, volume, READER)
-    return time.monotonic() - started
+    return timed_ms(lambda: run_on_volume(host, volume, READER)) / 1000
 
 
 def run(quick: bool, say: Any) -> dict[str, Any]:
