@@ -43,9 +43,10 @@ ENV_TOP = {
     "NFSVOL_LOG_LEVEL": "log_level",
     "NFSVOL_MOUNT_TIMEOUT": "mount_timeout",
     "NFSVOL_LEASE_TTL": "lease_ttl",
+    "NFSVOL_IDLE_UNMOUNT": "idle_unmount",
 }
 ENV_SHARE_NAME = "main"
-_NUMBERS = ("mount_timeout", "lease_ttl")
+_NUMBERS = ("mount_timeout", "lease_ttl", "idle_unmount")
 _HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 
 
@@ -88,6 +89,12 @@ class Config:
     log_level: str = "info"
     log_format: str = "json"
     metrics: Metrics | None = None
+
+    @property
+    def janitor_interval(self) -> float:
+        """Seconds between the plugin's tidy-ups (idle shares, leaks, health)."""
+        idle = self.idle_unmount
+        return min(max(idle / 2, 1.0) if idle else 30.0, self.health_interval)
 
     @property
     def share_names(self) -> tuple[str, ...]:
@@ -159,7 +166,7 @@ def parse_config(
         default_share=default,
         mount_timeout=_seconds(raw, "mount_timeout", 10.0, problems),
         catalog_ttl=_seconds(raw, "catalog_ttl", 5.0, problems),
-        idle_unmount=_seconds(raw, "idle_unmount", 30.0, problems),
+        idle_unmount=_seconds(raw, "idle_unmount", 30.0, problems, zero=True),
         lease_ttl=_seconds(raw, "lease_ttl", 30.0, problems),
         health_interval=_seconds(raw, "health_interval", 15.0, problems),
         mount_helper=_abs_path(
@@ -367,9 +374,13 @@ def _choice(raw: object, allowed: tuple[str, ...], where: str, out: list[str]) -
     return str(raw)
 
 
-def _seconds(raw: dict[str, Any], key: str, default: float, out: list[str]) -> float:
+def _seconds(
+    raw: dict[str, Any], key: str, default: float, out: list[str], zero: bool = False
+) -> float:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-        out.append(f"{key}: {value!r} must be a number of seconds between 0 and 3600")
+    low = 0 if zero else 0.001  # zero: "at once", where that makes sense
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= 3600:
+        span = "from 0 to 3600" if zero else "above 0 and at most 3600"
+        out.append(f"{key}: {value!r} must be a number of seconds {span}")
         return default
     return float(value)

@@ -102,8 +102,7 @@ class Driver:
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
-        interval = min(max(config.idle_unmount / 2, 1.0), 30.0, config.health_interval)
-        self._janitor = Janitor(self._tidy, interval, enabled=background)
+        self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         # Its own thread: an unmount or probe stuck on a server must never
         # delay a renewal or a fence past the lease's deadline.
         self._keeper = Janitor(self.renew_leases, self._grace() / 2, enabled=background)
@@ -224,7 +223,10 @@ class Driver:
         if not self._state.users(share.name, name):
             self._drop_lease_quietly(share, name)
         if share.type == "nfs" and not self._state.held_volumes(share.name):
-            self._release_quietly(share)
+            # dockerd Mounts twice per `docker run` (copy-up at create, then
+            # start) and often runs the next container at once: a mount.nfs
+            # and an umount each time would cost more than the run itself.
+            self._park(share)
 
     def path(self, name: str) -> str:
         """Where the volume is on this host, or "" if it is not mounted here."""
@@ -535,6 +537,9 @@ class Driver:
             self._state.set_mount_record(share.name, record)
 
     def _park(self, share: Share) -> None:
+        if not self.config.idle_unmount:
+            self._release_quietly(share)
+            return
         record = self._state.mount_record(share.name) or {}
         if not record.get("idle_since"):
             record["idle_since"] = self._clock().timestamp()

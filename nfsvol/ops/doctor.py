@@ -133,8 +133,7 @@ class Doctor:
         if not idle_since:
             return False
         # The plugin's janitor releases it within idle_unmount plus one of its ticks.
-        idle = self.config.idle_unmount
-        limit = idle + min(max(idle / 2, 1.0), 30.0) + PARK_GRACE
+        limit = self.config.idle_unmount + self.config.janitor_interval + PARK_GRACE
         return self._clock() - float(idle_since) < limit
 
     def _holders(self, share: Share) -> list[Issue]:

@@ -1,6 +1,7 @@
 """A real dockerd on this machine that finds nfsvol through a spec file."""
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from tests.support.plugin import PluginClient, PluginProcess
 
 SPEC_DIR = Path("/etc/docker/plugins")
 DRIVER = "nfsvol"
+IDLE_UNMOUNT = 4  # short, so tests can see a parked share released
 
 
 @dataclass
@@ -25,6 +27,7 @@ class DockerBed:
     share: Path
     image: str
     state_dir: Path
+    servers: FakeServers
 
     def share_mounted(self, share: str = "nfs") -> bool:
         """Whether nfsvol holds the NFS share `share` mounted on this host."""
@@ -60,6 +63,14 @@ class DockerBed:
         )
 
 
+def wait_for(check, timeout: float, what: str) -> None:
+    """Poll `check` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
 def unique(prefix: str) -> str:
     """A volume name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -83,6 +94,7 @@ def bed(tmp_path_factory):
             "nfs": {"type": "nfs", "servers": ["nfs1"], "export": "/srv/docker"},
         },
         "catalog_ttl": 1,
+        "idle_unmount": IDLE_UNMOUNT,
     }
     plugin = PluginProcess(config, root, servers.env)
     client = plugin.start()
@@ -94,7 +106,7 @@ def bed(tmp_path_factory):
     try:
         daemon.start()
         image = import_busybox(daemon, root)
-        yield DockerBed(daemon, plugin, client, share, image, root / "state")
+        yield DockerBed(daemon, plugin, client, share, image, root / "state", servers)
     finally:
         if daemon.proc is not None:
             ids = daemon.docker("ps", "-aq", check=False).stdout.split()

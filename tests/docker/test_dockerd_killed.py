@@ -1,23 +1,14 @@
 """A dockerd killed outright (SIGKILL) sends no Unmount: its mounts must not leak."""
 
-import time
-
 import pytest
 
-from tests.docker.conftest import DRIVER, unique
+from tests.docker.conftest import DRIVER, unique, wait_for
 
 pytestmark = pytest.mark.docker
 
 
 def users(bed, name: str) -> list[str]:
     return bed.client.ok("Get", Name=name)["Volume"]["Status"]["users"]
-
-
-def wait_for(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def start(bed, ctr: str, volume: str, *flags: str) -> None:
@@ -43,7 +34,7 @@ def test_a_killed_dockerds_mounts_are_reclaimed(bed):
         assert len(users(bed, restarted)) == 1  # not two: one Unmount will come
         bed.docker("rm", "-f", always)
         assert users(bed, restarted) == []
-        assert not bed.share_mounted()
+        wait_for(lambda: not bed.share_mounted(), 30, "the share released")
     finally:
         bed.docker("rm", "-f", once, always, check=False)
     for name in (lost, restarted):

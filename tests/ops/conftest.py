@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fakes.servers import MOUNT_HELPER, FakeServers, unmount_below
+from tests.fakes.servers import MOUNT_HELPER, FakeServers, mounted_below, unmount_below
 from tests.support.plugin import PluginClient, PluginProcess
 
 
@@ -64,6 +65,13 @@ class OpsHost:
     def write_config(self, config: dict[str, Any] | str) -> None:
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
         self.config_path.write_text(text)
+
+    def wait_unmounted(self, timeout: float = 15) -> None:
+        """Wait until the plugin lets go of a share nothing uses (idle_unmount: 1 here)."""
+        deadline = time.monotonic() + timeout
+        while mounted_below(self.state_dir):
+            assert time.monotonic() < deadline, "the parked share was never released"
+            time.sleep(0.1)
 
     def start_plugin(self) -> PluginClient:
         """`nfsvol serve` on the same config, to make volumes the real way."""

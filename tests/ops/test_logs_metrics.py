@@ -6,7 +6,6 @@ import socket
 import subprocess
 import time
 
-from tests.fakes.servers import mounted_below
 from tests.ops.conftest import host_config
 from tests.support.plugin import PluginProcess
 
@@ -72,7 +71,8 @@ def test_metrics_count_every_worker_and_mount_failures(host):
     for i in range(12):
         client.ok("Create", Name=f"v{i}")
     client.ok("Mount", Name="v0", ID="c1")
-    client.ok("Unmount", Name="v0", ID="c1")  # the last holder: the share is unmounted
+    client.ok("Unmount", Name="v0", ID="c1")  # the last holder: the share is parked, then let go
+    host.wait_unmounted()
     host.servers.down("nfs1")
     host.servers.down("nfs2")
     client.err("Mount", Name="v1", ID="c2")
@@ -94,6 +94,7 @@ def test_metrics_and_inspect_show_the_switch_to_the_next_server(host):
     client.ok("Mount", Name="data", ID="c1")
     assert sample(scrape(sock), "nfsvol_share_server", server="nfs1", share="main") == 1
     client.ok("Unmount", Name="data", ID="c1")
+    host.wait_unmounted()
     host.servers.down("nfs1")
     client.ok("Mount", Name="data", ID="c2")
     text = scrape(sock)
@@ -107,7 +108,7 @@ def test_inspect_shows_the_last_mount_error_with_its_time(host):
     """A failed Mount leaves last_error in the volume's Status on this host."""
     client = served(host)
     client.ok("Create", Name="data")
-    time.sleep(2)  # the parked share is released
+    host.wait_unmounted()
     host.servers.down("nfs1")
     host.servers.down("nfs2")
     err = client.err("Mount", Name="data", ID="c1")
@@ -120,10 +121,7 @@ def test_the_monitor_starts_again_when_a_share_is_mounted_again(host):
     """Its thread ends once nothing is mounted; the next share mount must revive it."""
     client = served(host, health_interval=1, idle_unmount=1)
     client.ok("Create", Name="data")  # parks the share; released a second later
-    deadline = time.monotonic() + 15
-    while mounted_below(host.state_dir):
-        assert time.monotonic() < deadline, "the parked share was never released"
-        time.sleep(0.2)
+    host.wait_unmounted()
     time.sleep(3)  # a tick with nothing mounted: the monitor's thread ends
     client.ok("Mount", Name="data", ID="c1")
     started = time.monotonic()

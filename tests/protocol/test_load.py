@@ -102,7 +102,7 @@ def test_a_thousand_mount_cycles_leak_nothing(served):
     assert after["threads"] <= before["threads"] + 2 * 32, (before, after)  # pools may fill up
     assert after["rss_kb"] - before["rss_kb"] < 10 * 1024, (before, after)
     c.ok("Unmount", Name="anchor", ID="anchor")
-    assert mounted_below(served.state_dir) == []
+    assert served.wait_unmounted() == []  # after idle_unmount
     print(f"\n  1000 cycles in {seconds:.1f}s; before {before}, after {after}")
 
 

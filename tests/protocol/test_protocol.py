@@ -49,7 +49,7 @@ def test_full_lifecycle(served):
     status = c.ok("Get", Name="web")["Volume"]["Status"]
     assert (status["mounted"], status["users"], status["server"]) == (True, ["ctr1"], "nfs1")
     assert c.ok("Unmount", Name="web", ID="ctr1") == {}
-    assert mounted_below(served.state_dir) == []
+    assert served.wait_unmounted() == []  # after idle_unmount
     assert c.ok("Remove", Name="web") == {}
     assert c.ok("List") == {"Volumes": []}
 
@@ -153,7 +153,7 @@ def test_kill_9_with_mounts_held_keeps_counts(served):
     c.ok("Unmount", Name="a", ID="c1")
     assert mounted_below(served.state_dir) != []
     c.ok("Unmount", Name="b", ID="c2")
-    assert mounted_below(served.state_dir) == []
+    assert served.wait_unmounted() == []  # after idle_unmount
     c.ok("Remove", Name="a")
 
 
@@ -205,7 +205,7 @@ def test_twenty_concurrent_mounts_of_one_volume(served):
     with ThreadPoolExecutor(max_workers=12) as pool:
         list(pool.map(lambda i: c.ok("Unmount", Name="hot", ID=i), ids))
     assert c.ok("Get", Name="hot")["Volume"]["Status"]["users"] == []
-    assert mounted_below(served.state_dir) == []
+    assert served.wait_unmounted() == []  # after idle_unmount
 
 
 def test_path_share_volumes_are_always_reachable(served):

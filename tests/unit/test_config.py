@@ -43,6 +43,12 @@ def test_single_share_needs_no_default():
     assert config.default_share == "only"
 
 
+def test_idle_unmount_may_be_zero():
+    """0 means release a share the moment nothing uses it; a timeout may not be 0."""
+    raw = {"shares": {"only": {"type": "path", "path": "/srv"}}, "idle_unmount": 0}
+    assert parse_config(raw).idle_unmount == 0.0
+
+
 def test_numeric_version_is_accepted():
     """YAML turns an unquoted 4.1 into a float; it still means NFS 4.1."""
     raw = {"shares": {"m": {"type": "nfs", "servers": ["a"], "export": "/e", "version": 4.1}}}
@@ -66,7 +72,10 @@ def test_numeric_version_is_accepted():
         ({"shares": {"m": {"type": "path", "path": "/p", "on_remove": "shred"}}},
          "on_remove: 'shred' is not one of: delete, retain, archive"),
         ({"shares": {"m": {"type": "path", "path": "/p", "bogus": 1}}}, "shares.m.bogus: unknown key"),
-        ({"shares": {"m": {"type": "path", "path": "/p"}}, "mount_timeout": 0}, "mount_timeout: 0"),
+        ({"shares": {"m": {"type": "path", "path": "/p"}}, "mount_timeout": 0},
+         "mount_timeout: 0 must be a number of seconds above 0"),
+        ({"shares": {"m": {"type": "path", "path": "/p"}}, "idle_unmount": -1},
+         "idle_unmount: -1 must be a number of seconds from 0 to 3600"),
         ({"shares": {"m": {"type": "path", "path": "/p"}}, "colour": "red"}, "colour: unknown key"),
         ({"shares": {"a": {"type": "path", "path": "/p"}, "b": {"type": "path", "path": "/q"}}},
          "default_share: required"),

@@ -110,7 +110,40 @@ def test_volumes_of_one_share_share_one_mount(world):
         driver.unmount(name, f"c-{name}")
     assert mounted_below(world.tmp) == [str(world.share_mount())]
     driver.unmount("v3", "c-v3")
+    world.idle_out(driver)
     assert mounted_below(world.tmp) == []
+
+
+def test_the_last_unmount_parks_the_share_for_the_next_mount(world):
+    """dockerd Mounts twice per run and often starts the next container at
+    once: the share stays mounted idle_unmount seconds after its last user."""
+    driver = world.driver()
+    driver.create("data", None)
+    driver.mount("data", "c1")
+    driver.unmount("data", "c1")
+    assert driver.idle_shares() == ["main"]
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    driver.mount("data", "c2")  # no second mount.nfs
+    assert len(world.servers.calls()) == 1
+    assert driver.idle_shares() == []
+    driver.unmount("data", "c2")
+    world.clock.advance(driver.config.idle_unmount - 1)
+    driver.release_idle()
+    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    world.clock.advance(1)
+    driver.release_idle()
+    assert mounted_below(world.tmp) == []
+
+
+def test_idle_unmount_zero_releases_at_once(world):
+    """With idle_unmount: 0 the last Unmount (or a Create) unmounts the share."""
+    driver = world.driver(idle_unmount=0)
+    driver.create("data", None)
+    assert mounted_below(world.tmp) == []
+    driver.mount("data", "c1")
+    driver.unmount("data", "c1")
+    assert mounted_below(world.tmp) == []
+    assert driver.idle_shares() == []
 
 
 def test_data_written_through_the_mount_lands_on_the_export(world):
@@ -133,6 +166,7 @@ def test_each_mount_needs_its_own_unmount(world):
     assert driver.get("data").status["users"] == ["c1"]
     driver.unmount("data", "c1")
     assert driver.get("data").status["users"] == []
+    world.idle_out(driver)
     assert mounted_below(world.tmp) == []
 
 
@@ -370,6 +404,7 @@ def test_counts_survive_a_restart(world):
     assert second.get("data").status["users"] == ["c1"]
     assert mounted_below(world.tmp) == [str(world.share_mount())]
     second.unmount("data", "c1")
+    world.idle_out(second)
     assert mounted_below(world.tmp) == []
 
 

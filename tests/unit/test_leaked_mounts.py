@@ -51,6 +51,7 @@ def test_a_dead_dockerds_mounts_are_dropped_once_no_container_uses_the_volume(wo
             assert mounted_below(world.tmp) == [str(world.share_mount())]
         driver.reclaim_leaked()
     assert users(driver, "data") == []
+    world.idle_out(driver)  # the last release parked the share
     assert mounted_below(world.tmp) == []
 
 
@@ -63,6 +64,7 @@ def test_the_mounts_of_a_live_dockerd_are_never_reclaimed(world):
         driver.reclaim_leaked()
         assert users(driver, "data") == ["c1"]
         driver.unmount("data", "c1")
+    world.idle_out(driver)  # the last release parked the share
     assert mounted_below(world.tmp) == []
 
 
@@ -77,6 +79,7 @@ def test_an_id_mounted_again_by_a_new_dockerd_counts_once(world):
         assert users(driver, "data") == ["c1"]
         driver.unmount("data", "c1")
         assert users(driver, "data") == []
+    world.idle_out(driver)  # the last release parked the share
     assert mounted_below(world.tmp) == []
 
 

@@ -60,6 +60,7 @@ def test_whole_config_as_yaml_text(text, check):
         ({**ONE_SHARE, "NFSVOL_STATE_DIR": "/var/lib/x"}, lambda c: str(c.state_dir) == "/var/lib/x"),
         ({**ONE_SHARE, "NFSVOL_LOG_LEVEL": "debug"}, lambda c: c.log_level == "debug"),
         ({**ONE_SHARE, "NFSVOL_MOUNT_TIMEOUT": "20"}, lambda c: c.mount_timeout == 20.0),
+        ({**ONE_SHARE, "NFSVOL_IDLE_UNMOUNT": "0"}, lambda c: c.idle_unmount == 0.0),
         ({ENV_CONFIG: "shares: {s: {type: path, path: /s}}", "NFSVOL_STATE_DIR": "/st"},
          lambda c: str(c.state_dir) == "/st"),
         (ONE_SHARE, lambda c: str(c.state_dir) == "/var/lib/nfsvol" and c.log_level == "info"),
