@@ -31,6 +31,7 @@ NFS_PORT, MOUNT_PORT = 2049, 20048
 PLUGIN_CONFIG = "/etc/nfsvol/config.yaml"
 METRICS_SOCKET = "/run/nfsvol/metrics.sock"
 LEASE_TTL, HEALTH_INTERVAL = 10, 5  # short, so the drills take seconds, not minutes
+IDLE_UNMOUNT = 2  # short, so tests see an unused share released within seconds
 LAN_PREFIX = "192.168.76"
 SHARES = ("main", "v3", "ft", "ha")
 V3_OPTIONS = ["hard", "proto=tcp", f"port={NFS_PORT}", "mountproto=tcp", f"mountport={MOUNT_PORT}"]
@@ -62,6 +63,7 @@ def plugin_config() -> dict[str, Any]:
         "catalog_ttl": 2,
         "lease_ttl": LEASE_TTL,
         "health_interval": HEALTH_INTERVAL,
+        "idle_unmount": IDLE_UNMOUNT,
         "metrics": {"socket": METRICS_SOCKET},
         "shares": {
             "main": _nfs([SERVER_IP], "main", "4.1", ["hard"]),
@@ -96,8 +98,10 @@ class Cluster:
         names: Iterable[str] = ("a", "b"),
         cpus: int = 1,
         memory_mb: int = 1536,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.config = config or plugin_config()  # nfsvol's, on every host
         self.artifacts, self.cpus, self.memory_mb = artifacts, cpus, memory_mb
         self.server = NfsServer(workdir / "export")
         self.second = NfsServer(workdir / "export")  # same disk; started by the drills
@@ -168,7 +172,7 @@ class Cluster:
     def _provision(self, host: DockerHost) -> None:
         host.load_image(IMAGE_TAG)
         host.run(["mkdir", "-p", "/etc/nfsvol", "/run/docker/plugins"]).check()
-        host.write_file(PLUGIN_CONFIG, json.dumps(plugin_config(), indent=2))
+        host.write_file(PLUGIN_CONFIG, json.dumps(self.config, indent=2))
         self.start_plugin(host)
         for step in self.on_boot:
             step(host)

@@ -65,6 +65,12 @@ def swarm_of(cluster: Cluster, driver: str = "nfsvol") -> Iterator[Swarm]:
         print(f"\n  swarm: {time.monotonic() - started:.1f}s in all")
 
 
+def wait_released(cluster: Cluster, host: str, share: str, timeout: float = 60) -> None:
+    """Wait until `host` has `share` unmounted: nfsvol keeps an unused share
+    mounted for idle_unmount seconds (IDLE_UNMOUNT in the bed) before letting go."""
+    wait_for(lambda: cluster.nfs_mounts(host, share) == [], timeout, f"{share} released", 0.5)
+
+
 def read_when(path: Path, timeout: float = 300) -> str:
     """path's text on the server's disk, once it exists."""
     wait_for(path.exists, timeout, str(path), 0.5)

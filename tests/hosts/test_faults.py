@@ -15,7 +15,7 @@ import pytest
 
 from testbed import IMAGE_TAG
 from testbed.cluster import HEALTH_INTERVAL, PLUGIN_CONFIG, SERVER_IP
-from tests.hosts.conftest import run, unique
+from tests.hosts.conftest import run, unique, wait_released
 
 pytestmark = pytest.mark.hosts
 
@@ -120,7 +120,7 @@ def test_plugin_killed_with_containers_running(cluster):
             assert sorted(lines) == sorted(c for c, v in pairs if v == vol)
     finally:
         a.docker("rm", "-f", *ctrs)
-    assert cluster.nfs_mounts("a", "main") == []
+    wait_released(cluster, "a", "main")
     for vol in vols:
         a.docker("volume", "rm", vol)
         assert not (cluster.export_dir("main") / vol).exists()

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from testbed.artifacts import BOOKWORM_TAG, bookworm_tar
-from testbed.cluster import SERVER_IP
+from testbed.cluster import IDLE_UNMOUNT, SERVER_IP
 from testbed.drill import run_drill, wait_listed
 from testbed.nfs import PSEUDO
 from testbed.registry import PackageIndex, Registry
-from tests.hosts.conftest import SEE_EACH_OTHER, read_when, run, swarm_of, unique
+from tests.hosts.conftest import SEE_EACH_OTHER, read_when, run, swarm_of, unique, wait_released
 from tests.support.dockerd import Dockerd
 
 pytestmark = pytest.mark.hosts
@@ -35,6 +35,7 @@ A_CONFIG = json.dumps(
     {
         "mount_timeout": 20,
         "catalog_ttl": 2,
+        "idle_unmount": IDLE_UNMOUNT,
         "shares": {
             "main": {
                 "type": "nfs",
@@ -51,6 +52,7 @@ B_SETTINGS = [
     f"NFSVOL_EXPORT={PSEUDO}/{SHARE}",
     "NFSVOL_OPTIONS=hard",
     "NFSVOL_MOUNT_TIMEOUT=20",  # mount.nfs is slow under emulation, as in the bed's own config
+    f"NFSVOL_IDLE_UNMOUNT={IDLE_UNMOUNT}",
 ]
 MARKER = "etc/nfsvol-test-build"  # in the rootfs: which of two builds a host runs
 
@@ -177,7 +179,7 @@ def test_data_lands_on_the_server(managed):
     run(a, "-v", f"{name}:/data", "echo hello > /data/greeting")
     assert (managed.export_dir(SHARE) / name / "greeting").read_text() == "hello\n"
     assert run(a, "-v", f"{name}:/data", "cat /data/greeting").stdout == "hello\n"
-    assert managed.nfs_mounts("a", SHARE) == []  # released once the last container left
+    wait_released(managed, "a", SHARE)  # once the last container left, and idle_unmount
     a.docker("volume", "rm", name)
     assert not (managed.export_dir(SHARE) / name).exists()
 
@@ -288,7 +290,7 @@ def test_upgrade_keeps_every_volume_and_byte(managed, registry):
         b.docker("rm", "-f", holder)
         if _inspect(b, "{{.Enabled}}") != "true":  # keep b usable for the drill
             b.docker("plugin", "enable", NAME, timeout=120)
-    assert managed.nfs_mounts("b", SHARE) == []  # the last release unmounted the share
+    wait_released(managed, "b", SHARE)  # the last release let the share go
     for vol in vols:
         b.docker("volume", "rm", vol)
 

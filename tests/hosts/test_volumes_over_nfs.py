@@ -5,7 +5,7 @@ import pytest
 from testbed import IMAGE_TAG
 from testbed.cluster import SERVER_IP
 from testbed.drill import wait_listed
-from tests.hosts.conftest import run, unique
+from tests.hosts.conftest import run, unique, wait_released
 
 pytestmark = pytest.mark.hosts
 
@@ -18,7 +18,7 @@ def test_data_lands_on_the_server_and_survives_the_container(cluster):
     run(a, "-v", f"{name}:/data", "echo hello > /data/greeting")
     assert (cluster.export_dir("main") / name / "greeting").read_text() == "hello\n"
     assert run(a, "-v", f"{name}:/data", "cat /data/greeting").stdout == "hello\n"
-    assert cluster.nfs_mounts("a", "main") == []  # released once the last container left
+    wait_released(cluster, "a", "main")  # once the last container left, and idle_unmount
 
 
 def test_anonymous_volume_and_rm_v(cluster):
@@ -80,7 +80,7 @@ def test_containers_share_writes_and_one_mount_serves_many_volumes(cluster):
         assert {"nosuid", "nodev", "hard"} <= set(mounts[0].split()[3].split(","))
     finally:
         a.docker("rm", "-f", *ctrs)
-    assert cluster.nfs_mounts("a", "main") == []
+    wait_released(cluster, "a", "main")
 
 
 def test_web_server_serves_pages_from_a_volume(cluster):
