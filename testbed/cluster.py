@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -186,6 +187,14 @@ class Cluster:
         except TimeoutError as exc:
             log = host.run(["cat", "/run/testbed/nfsvol.log"]).stdout
             raise TimeoutError(f"{exc}; its log ends: {log[-3000:]}") from None
+
+    def restart_plugin(self, name: str, config: dict[str, Any] | None = None) -> None:
+        """Stop nfsvol on host `name`, give it `config` (else the cluster's), start it again."""
+        host = self.hosts[name]
+        host.kill(-self.plugin_pids[name], signal.SIGTERM)  # its whole process group
+        host.wait(self.plugin_pids[name], timeout=60)
+        host.write_file(PLUGIN_CONFIG, json.dumps(config or self.config, indent=2))
+        self.start_plugin(host)
 
     def _plugin_up(self, host: DockerHost) -> bool:
         rc = host.wait(self.plugin_pids[host.name], timeout=0)
