@@ -123,7 +123,14 @@ def _module_closure(moddir: Path, names: tuple[str, ...]) -> list[str]:
     for line in (moddir / "modules.dep").read_text().splitlines():
         path, _, rest = line.partition(":")
         deps[path] = rest.split()
-        by_name[Path(path).name.removesuffix(".ko").replace("-", "_")] = path
+        by_name[_module_name(path)] = path
+    builtin = {_module_name(line) for line in (moddir / "modules.builtin").read_text().split()}
+    unknown = [n for n in names if n not in by_name and n not in builtin]
+    if unknown:  # else the guests fail later, at boot, far from the cause
+        raise RuntimeError(
+            f"kernel {moddir.name} has no module {', '.join(unknown)}, loadable or built in: "
+            "a Debian kernel update renamed or merged it; fix MODULES in testbed/artifacts.py"
+        )
     todo = [by_name[n] for n in names if n in by_name]
     seen: set[str] = set()
     while todo:
@@ -132,6 +139,11 @@ def _module_closure(moddir: Path, names: tuple[str, ...]) -> list[str]:
             seen.add(path)
             todo.extend(deps[path])
     return sorted(seen)
+
+
+def _module_name(path: str) -> str:
+    """kernel/fs/nfs/nfs-foo.ko -> nfs_foo, as modprobe spells it."""
+    return Path(path).name.removesuffix(".ko").replace("-", "_")
 
 
 def _inputs_digest(kver: str) -> str:
