@@ -16,12 +16,15 @@ from typing import Any
 from bench.stats import PYTHON_LOOP, p50, timed_ms
 from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
+from testbed._proc import wait_for
 from testbed.cluster import SERVER_IP, Cluster, plugin_config
 from testbed.drill import READER, WRITER, run_drill, run_on_volume
 from testbed.guest import DockerHost
 
 LOCAL_NFS_OPTS = f"addr={SERVER_IP},vers=4.1,hard,nosuid,nodev"
 VS_LOCAL = ["b-nfsvol", "b-localnfs"]
+NULL_PLUGIN = Path(__file__).with_name("nullplugin.py")  # the guests see this tree
+NULL_SOCKET = "/run/docker/plugins/nullvol.sock"
 
 
 def _run_ms(host: DockerHost, *mounts: str) -> float:
@@ -59,6 +62,13 @@ def _interleaved(
     return samples
 
 
+def _start_null_plugin(host: DockerHost) -> int:
+    """bench/nullplugin.py in `host` as driver "nullvol"; its guest pid."""
+    pid = host.spawn([host.python, "-I", str(NULL_PLUGIN), NULL_SOCKET, "/var/lib/nullvol"])
+    wait_for(lambda: host.run(["test", "-S", NULL_SOCKET]).rc == 0, 60, "the null plugin", 0.5)
+    return pid
+
+
 def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
     """nfsvol vs local type=nfs (share parked between runs, then mounted afresh
     each run), and nfsvol (share held) vs a plain local volume."""
@@ -66,6 +76,8 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
     a.docker("volume", "create", "-d", "nfsvol", "b-nfsvol")
     _local_nfs_volume(a, cluster, "b-localnfs")
     a.docker("volume", "create", "b-plain")
+    null_pid = _start_null_plugin(a)
+    a.docker("volume", "create", "-d", "nullvol", "b-null")
     bar = Progress(sys.stderr)
     calls: dict[str, list[dict[str, Any]]] = {}  # phase: the plugin's calls for b-nfsvol
 
@@ -78,7 +90,11 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
         return samples
 
     # As shipped: idle_unmount keeps the share mounted between back-to-back runs.
-    parked, local_nfs = phase("parked", "docker run: nfsvol vs local type=nfs", VS_LOCAL)
+    # The null plugin beside them: what dockerd's calls to any plugin cost.
+    label = "docker run: nfsvol vs local type=nfs vs a null plugin"
+    parked, local_nfs, null = phase("parked", label, [*VS_LOCAL, "b-null"])
+    a.docker("volume", "rm", "b-null")  # else dockerd keeps asking a dead plugin about it
+    a.kill(null_pid)
     # A holder keeps the share mounted: the warm case every busy host is in.
     a.docker("run", "-d", "--name", "b-holder", "--network", "none", "--volume-driver",
              "nfsvol", "-v", "b-hold:/data", IMAGE_TAG, "sleep", "3600")  # fmt: skip
@@ -102,10 +118,13 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
             for e in sorted({c["endpoint"] for c in made})
         }
     results["run_ratio_vs_local_nfs"] = round(p50(parked) / p50(local_nfs), 3)
+    results["run_ratio_null_plugin_vs_local_nfs"] = round(p50(null) / p50(local_nfs), 3)
+    results["run_ratio_vs_null_plugin"] = round(p50(parked) / p50(null), 3)
     results["run_ratio_vs_local_nfs_cold"] = round(p50(cold) / p50(local_nfs_cold), 3)
     results["run_overhead_vs_plain_volume"] = round(p50(warm) / p50(plain), 3)
     results["samples"].update(
-        run_ms_nfsvol_parked=parked, run_ms_local_nfs=local_nfs, run_ms_nfsvol_warm=warm,
+        run_ms_nfsvol_parked=parked, run_ms_local_nfs=local_nfs, run_ms_null_plugin=null,
+        run_ms_nfsvol_warm=warm,
         run_ms_plain=plain, run_ms_nfsvol_cold=cold, run_ms_local_nfs_cold=local_nfs_cold,
         plugin_calls={n: [(c["endpoint"], c["ms"]) for c in made] for n, made in calls.items()},
     )  # fmt: skip
