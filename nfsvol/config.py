@@ -94,7 +94,7 @@ class Config:
     def janitor_interval(self) -> float:
         """Seconds between the plugin's tidy-ups (idle shares, leaks, health)."""
         idle = self.idle_unmount
-        return min(max(idle / 2, 1.0) if idle else 30.0, self.health_interval)
+        return min(max(idle / 2, 1.0) if idle else 30.0, 30.0, self.health_interval)
 
     @property
     def share_names(self) -> tuple[str, ...]:
@@ -378,8 +378,9 @@ def _seconds(
     raw: dict[str, Any], key: str, default: float, out: list[str], zero: bool = False
 ) -> float:
     value = raw.get(key, default)
-    low = 0 if zero else 0.001  # zero: "at once", where that makes sense
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= 3600:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    # zero means "at once" where that makes sense (idle_unmount), never for a timeout.
+    if not number or not (value >= 0 if zero else value > 0) or value > 3600:
         span = "from 0 to 3600" if zero else "above 0 and at most 3600"
         out.append(f"{key}: {value!r} must be a number of seconds {span}")
         return default

@@ -224,8 +224,8 @@ class Driver:
             self._drop_lease_quietly(share, name)
         if share.type == "nfs" and not self._state.held_volumes(share.name):
             # dockerd Mounts twice per `docker run` (copy-up at create, then
-            # start) and often runs the next container at once: a mount.nfs
-            # and an umount each time would cost more than the run itself.
+            # start) and often runs the next container at once: parked, the
+            # share serves them all without a mount.nfs and umount each.
             self._park(share)
 
     def path(self, name: str) -> str:
