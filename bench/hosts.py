@@ -19,12 +19,21 @@ from testbed import IMAGE_TAG, prepare
 from testbed._proc import wait_for
 from testbed.cluster import SERVER_IP, Cluster, plugin_config
 from testbed.drill import READER, WRITER, run_drill, run_on_volume
-from testbed.guest import DockerHost
+from testbed.guest import REPO, DockerHost
+from testbed.nfs import PSEUDO
 
 LOCAL_NFS_OPTS = f"addr={SERVER_IP},vers=4.1,hard,nosuid,nodev"
+NULL_OPTS = "vers=4.1,hard,nosuid,nodev"  # as nfsvol mounts the share
 VS_LOCAL = ["b-nfsvol", "b-localnfs"]
+IDLE_WINDOW_S = 20
 NULL_PLUGIN = Path(__file__).with_name("nullplugin.py")  # the guests see this tree
 NULL_SOCKET = "/run/docker/plugins/nullvol.sock"
+NULL_ROOT = "/var/lib/nullvol"  # an NFS mount of the same export, made once
+# nfsvol's CPU seconds so far in a guest (master and workers), by bench.stats.
+_PLUGIN_CPU = (
+    "import sys; sys.path[:0] = [sys.argv[1]]; from bench.stats import cpu_seconds, pids_running; "
+    "print(cpu_seconds(pids_running(b'nfsvol', b'serve')))"
+)
 
 
 def _run_ms(host: DockerHost, *mounts: str) -> float:
@@ -62,9 +71,21 @@ def _interleaved(
     return samples
 
 
-def _start_null_plugin(host: DockerHost) -> int:
-    """bench/nullplugin.py in `host` as driver "nullvol"; its guest pid."""
-    pid = host.spawn([host.python, "-I", str(NULL_PLUGIN), NULL_SOCKET, "/var/lib/nullvol"])
+def _plugin_cpu_s(host: DockerHost) -> float:
+    return float(host.run([host.python, "-I", "-S", "-c", _PLUGIN_CPU, str(REPO)]).check().stdout)
+
+
+def _start_null_plugin(host: DockerHost, cluster: Cluster) -> int:
+    """bench/nullplugin.py in `host` as driver "nullvol"; its guest pid.
+
+    Its volumes are directories of the same export as nfsvol's, mounted once
+    before: the ideal NFS plugin, with no work per call, as the floor.
+    """
+    (cluster.export_dir("main") / "null-plugin").mkdir(exist_ok=True)
+    source = f"{SERVER_IP}:{PSEUDO}/main/null-plugin"
+    host.run(["mkdir", "-p", NULL_ROOT]).check()
+    host.run(["/sbin/mount.nfs", source, NULL_ROOT, "-o", NULL_OPTS], timeout=120).check()
+    pid = host.spawn([host.python, "-I", str(NULL_PLUGIN), NULL_SOCKET, NULL_ROOT])
     wait_for(lambda: host.run(["test", "-S", NULL_SOCKET]).rc == 0, 60, "the null plugin", 0.5)
     return pid
 
@@ -76,28 +97,36 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
     a.docker("volume", "create", "-d", "nfsvol", "b-nfsvol")
     _local_nfs_volume(a, cluster, "b-localnfs")
     a.docker("volume", "create", "b-plain")
-    null_pid = _start_null_plugin(a)
+    null_pid = _start_null_plugin(a, cluster)
     a.docker("volume", "create", "-d", "nullvol", "b-null")
     bar = Progress(sys.stderr)
     calls: dict[str, list[dict[str, Any]]] = {}  # phase: the plugin's calls for b-nfsvol
 
     def phase(name: str, label: str, volumes: list[str]) -> list[list[float]]:
-        seen = len(cluster.plugin_requests("a"))
+        seen, cpu = len(cluster.plugin_requests("a")), _plugin_cpu_s(a)
         offset = len(calls) * runs
         samples = _interleaved(a, runs, volumes, lambda i: bar.show(offset + i, 3 * runs, label))
+        # In a 1-CPU guest every second nfsvol computes is one dockerd waits.
+        results[f"plugin_cpu_s_per_round_{name}"] = round((_plugin_cpu_s(a) - cpu) / runs, 2)
         new = cluster.plugin_requests("a")[seen:]
         calls[name] = [c for c in new if c["volume"] == "b-nfsvol" and c["status"] == 200]
         return samples
 
     # As shipped: idle_unmount keeps the share mounted between back-to-back runs.
-    # The null plugin beside them: what dockerd's calls to any plugin cost.
+    # The null plugin beside them: what dockerd's calls to any plugin on NFS cost.
     label = "docker run: nfsvol vs local type=nfs vs a null plugin"
     parked, local_nfs, null = phase("parked", label, [*VS_LOCAL, "b-null"])
     a.docker("volume", "rm", "b-null")  # else dockerd keeps asking a dead plugin about it
     a.kill(null_pid)
+    a.run(["umount", NULL_ROOT], timeout=120).check()  # the mount economy counts mounts
     # A holder keeps the share mounted: the warm case every busy host is in.
     a.docker("run", "-d", "--name", "b-holder", "--network", "none", "--volume-driver",
              "nfsvol", "-v", "b-hold:/data", IMAGE_TAG, "sleep", "3600")  # fmt: skip
+    # nfsvol's cost to the guest's one CPU with a share held and no call: probes, renewals.
+    cpu, started = _plugin_cpu_s(a), time.monotonic()
+    time.sleep(IDLE_WINDOW_S)
+    idle = (_plugin_cpu_s(a) - cpu) / (time.monotonic() - started)
+    results["plugin_idle_cpu_share"] = round(idle, 3)
     warm, plain = phase("warm", "docker run: nfsvol (mounted) vs plain", ["b-nfsvol", "b-plain"])
     a.docker("rm", "-f", "b-holder")
     # idle_unmount 0: each of dockerd's Mounts per run mounts the share, each Unmount unmounts it.
@@ -213,7 +242,8 @@ def run(quick: bool, say: Any) -> dict[str, Any]:
     steps: dict[str, float] = {}
     results["hosts_step_s"] = steps
     config = plugin_config()
-    del config["idle_unmount"]  # the bed's is short for its tests; measure the default
+    for key in ("idle_unmount", "health_interval", "lease_ttl", "catalog_ttl"):
+        del config[key]  # the bed's are short for its tests; measure the defaults
     workdir = Path(tempfile.mkdtemp(prefix="nfsvol-bench-hosts-"))
     cluster = Cluster(workdir, prepare(), config=config)
     try:

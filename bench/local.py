@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.stats import PYTHON_LOOP, p50, p95, sample_ms
+from bench.stats import PYTHON_LOOP, cpu_seconds, p50, p95, sample_ms
 from tests.support.plugin import PluginClient, PluginProcess, children
 
 VOLUMES = 10_000  # the count the figures are named for (get_p50_ms_10k, ...)
@@ -94,15 +94,6 @@ def _read_response(sock: socket.socket) -> bytes:
     while len(rest) < length:
         rest += sock.recv(65536)
     return head
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time so far of `pids` (/proc/PID/stat, clock ticks)."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def get_rps(

@@ -1,11 +1,13 @@
 """A volume plugin that does nothing: the floor any out-of-process plugin pays.
 
 Run in a guest beside nfsvol, it answers Docker's volume protocol with a
-local directory and no other work, on the standard library's HTTP server,
-so a `docker run` on one of its volumes costs dockerd's calls to a plugin
-and nothing else. Measurement only: it keeps no state and checks no input.
+directory under ROOT and no other work, on the standard library's HTTP
+server. With ROOT on an NFS mount made beforehand, a `docker run` on one
+of its volumes costs dockerd's calls to a plugin and the volume's NFS
+access, and nothing a plugin adds. Measurement only: it keeps no state and
+checks no input.
 
-    python bench/nullplugin.py /run/docker/plugins/nullvol.sock /var/lib/nullvol
+    python bench/nullplugin.py /run/docker/plugins/nullvol.sock ROOT
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def timed_ms(fn: Callable[[], object]) -> float:
@@ -36,3 +38,25 @@ PYTHON_LOOP = (
     "import time; t = time.perf_counter(); sum(i * i for i in range(1_000_000)); "
     "print((time.perf_counter() - t) * 1000)"
 )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time so far of `pids` (/proc/PID/stat, clock ticks)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pids_running(*words: bytes) -> list[int]:
+    """Processes whose command line holds every one of `words`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:  # gone meanwhile
+            continue
+        if argv and all(w in argv for w in words):
+            found.append(int(entry.name))
+    return found
