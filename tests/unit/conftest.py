@@ -10,7 +10,7 @@ from nfsvol.driver import Driver, Host
 from nfsvol.health import Prober
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.state import HostState
-from tests.fakes.servers import MOUNT_HELPER, FakeClock, FakeServers, unmount_below
+from tests.fakes.servers import MOUNT_HELPER, FakeClock, FakeServers, mounted_below, unmount_below
 
 
 @dataclass
@@ -68,6 +68,15 @@ class World:
         """Let parked share mounts time out, as the background janitor would."""
         self.clock.advance(driver.config.idle_unmount)
         driver.release_idle()
+
+    def expect_release_after_idle(self, driver: Driver) -> None:
+        """The parked share is still mounted 1 s before idle_unmount runs out, gone at it."""
+        self.clock.advance(driver.config.idle_unmount - 1)
+        driver.release_idle()
+        assert mounted_below(self.tmp) == [str(self.share_mount())]
+        self.clock.advance(1)
+        driver.release_idle()
+        assert mounted_below(self.tmp) == []
 
     def share_mount(self, host: str = "a") -> Path:
         """Where host `host` mounts the main share."""

@@ -44,12 +44,7 @@ def test_create_parks_the_share_then_releases_it_when_idle(world):
     driver.create("two", None)
     assert len(world.servers.calls()) == 1
     assert mounted_below(world.tmp) == [str(world.share_mount())]
-    world.clock.advance(driver.config.idle_unmount - 1)
-    driver.release_idle()
-    assert mounted_below(world.tmp) == [str(world.share_mount())]
-    world.clock.advance(1)
-    driver.release_idle()
-    assert mounted_below(world.tmp) == []
+    world.expect_release_after_idle(driver)
     assert driver.idle_shares() == []
 
 
@@ -127,12 +122,7 @@ def test_the_last_unmount_parks_the_share_for_the_next_mount(world):
     assert len(world.servers.calls()) == 1
     assert driver.idle_shares() == []
     driver.unmount("data", "c2")
-    world.clock.advance(driver.config.idle_unmount - 1)
-    driver.release_idle()
-    assert mounted_below(world.tmp) == [str(world.share_mount())]
-    world.clock.advance(1)
-    driver.release_idle()
-    assert mounted_below(world.tmp) == []
+    world.expect_release_after_idle(driver)
 
 
 def test_idle_unmount_zero_releases_at_once(world):
