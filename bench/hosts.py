@@ -153,8 +153,8 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any]) -> None:
     results["run_overhead_vs_plain_volume"] = round(p50(warm) / p50(plain), 3)
     results["samples"].update(
         run_ms_nfsvol_parked=parked, run_ms_local_nfs=local_nfs, run_ms_null_plugin=null,
-        run_ms_nfsvol_warm=warm,
-        run_ms_plain=plain, run_ms_nfsvol_cold=cold, run_ms_local_nfs_cold=local_nfs_cold,
+        run_ms_nfsvol_warm=warm, run_ms_plain=plain,
+        run_ms_nfsvol_cold=cold, run_ms_local_nfs_cold=local_nfs_cold,
         plugin_calls={n: [(c["endpoint"], c["ms"]) for c in made] for n, made in calls.items()},
     )  # fmt: skip
 
