@@ -62,15 +62,23 @@ class Mounter(Protocol):
 
 def _cut(address: str, port: int) -> None:
     try:
-        cut = [c for c in sockdiag.connections_to(address, port) if sockdiag.destroy(c)]
+        found = sockdiag.connections_to(address, port)
     except (OSError, ValueError) as exc:
-        log.error("could not drop the connections to %s:%d: %s", address, port, exc)
+        log.error("could not list the connections to %s:%d: %s", address, port, exc)
         return
-    if cut:
-        queued = sum(c.queued for c in cut)
-        log.warning(
-            "dropped %d connection(s) to %s:%d, %d bytes unsent", len(cut), address, port, queued
-        )
+    cut = [c for c in found if _destroyed(c)]  # one that fails must not spare the rest
+    queued = sum(c.queued for c in cut)
+    log.warning(
+        "dropped %d connection(s) to %s:%d, %d bytes unsent", len(cut), address, port, queued
+    )
+
+
+def _destroyed(conn: sockdiag.Connection) -> bool:
+    try:
+        return sockdiag.destroy(conn)
+    except OSError as exc:
+        log.error("could not drop a connection to the server: %s", exc)
+        return False
 
 
 class Children:
@@ -194,22 +202,25 @@ class SubprocessMounter:
             )
 
     def abort(self, target: str) -> None:
-        """umount -f, then destroy this host's connections to the mount's server.
+        """Destroy this host's connections to the mount's server, then umount -f.
 
         Writes a fenced container left must not reach the server once it
-        answers again. umount -f fails every RPC in flight on the mount
-        with EIO (the unmount itself fails with EBUSY while the share is in
-        use, which is fine); what TCP still queues for the server is
-        dropped with its connection (see sockdiag).
+        answers again. What TCP queues for the server is dropped with its
+        connection (see sockdiag); the client cannot reconnect through the
+        partition, and umount -f then fails the RPCs still waiting (EIO).
+        The cut comes first because umount -f may block for the whole
+        timeout: once nothing else holds the mount, the unmount itself
+        waits on the server it cannot reach. (With the share in use it
+        fails with EBUSY, which is fine.)
         """
         try:
             peer = self._peer(target)
         except (OSError, ValueError):
             peer = None
-        with contextlib.suppress(OperationTimeout, OSError):
-            self._run([self._umount_helper, "-f", "--no-canonicalize", target])
         if peer is not None:
             _cut(*peer)
+        with contextlib.suppress(OperationTimeout, OSError):
+            self._run([self._umount_helper, "-f", "--no-canonicalize", target])
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         return run(argv, self._timeout, self._children)
