@@ -105,7 +105,7 @@ class Driver:
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         # Its own thread: an unmount or probe stuck on a server must never
         # delay a renewal or a fence past the lease's deadline.
-        self._keeper = Janitor(self.renew_leases, self._grace() / 2, enabled=background)
+        self._keeper = Janitor(self._keep_leases, self._grace() / 2, enabled=background)
         self._renewing: set[tuple[str, str]] = set()  # renewals still stuck in this process
 
     # Docker's verbs.
@@ -549,8 +549,9 @@ class Driver:
     def release_idle(self) -> None:
         """Unmount shares nobody has held for idle_unmount seconds."""
         now = self._clock().timestamp()
+        parked = self.idle_shares()  # read without the lock: most ticks find none
         for share in self.config.shares.values():
-            if share.type != "nfs":
+            if share.type != "nfs" or share.name not in parked:
                 continue
             with self._state.lock(share.name):
                 idle_since = (self._state.mount_record(share.name) or {}).get("idle_since")
@@ -558,11 +559,11 @@ class Driver:
                 if idle_since and not held and now - idle_since >= self.config.idle_unmount:
                     self._release_quietly(share)
 
-    def _tidy(self) -> bool:
+    def _tidy(self) -> float | None:
         self.reclaim_leaked()
         self.release_idle()
         mounted = self.check_health()
-        return bool(self.idle_shares()) or mounted
+        return self.config.janitor_interval if self.idle_shares() or mounted else None
 
     def idle_shares(self) -> list[str]:
         """Shares left mounted with nobody holding them."""
@@ -727,30 +728,42 @@ class Driver:
         others = [h for h in self._state.holders(share.name, name) if h.host != self._host.name]
         self._state.set_holders(share.name, name, others + ([lease] if lease else []))
 
-    def renew_leases(self) -> bool:
-        """Renew this host's leases that are due; fence the lost ones. True if any held.
+    def renew_leases(self) -> float | None:
+        """Renew this host's leases that are due; fence the lost ones.
 
-        No share lock: a stuck operation on the share must not delay a
-        renewal. An Unmount racing a renewal is caught by the users check.
+        Seconds until the next renewal is due (0: one is late), or None if
+        no lease is held. No share lock: a stuck operation on the share
+        must not delay a renewal. An Unmount racing a renewal is caught by
+        the users check.
         """
-        held = False
+        nearest = None
         for share in self.config.shares.values():
             for name in self._state.own_leases(share.name):
-                held = True
                 try:
-                    self._renew(share, name)
+                    due = self._renew(share, name)
                 except (NfsvolError, OSError) as exc:
                     log.warning("volume %s: lease renewal failed: %s", name, exc)
-        return held
+                    due = 0.0
+                nearest = due if nearest is None else min(nearest, due)
+        return nearest
 
-    def _renew(self, share: Share, name: str) -> None:
+    def _keep_leases(self) -> float | None:
+        # Sleep until the next renewal is due, but retry a late one (or
+        # check its fence deadline) every grace/2; wake at least every
+        # lease_ttl/3, when a lease taken meanwhile is due at the earliest.
+        due = self.renew_leases()
+        return None if due is None else max(due, self._grace() / 2)
+
+    def _renew(self, share: Share, name: str) -> float:
+        """Renew one lease if it is due; seconds until it is due again."""
+        idle = self.config.lease_ttl / 3  # nothing to renew: check again then
         own = self._state.own_lease(share.name, name)
         if own is None or own[0].token == LOST or not self._state.users(share.name, name):
-            return
+            return idle
         lease, renewed_at = own
         now, single = self._now(), lease.file.startswith("owner.")
         if now - renewed_at < lease.ttl / 3:
-            return
+            return min(renewed_at + lease.ttl / 3 - now, idle)
         # A single-host holder must have fenced itself by renewed_at + ttl:
         # another host may take over from ttl + grace after that instant.
         budget = min(lease.ttl / 3, renewed_at + lease.ttl - now) if single else lease.ttl / 3
@@ -760,12 +773,16 @@ class Driver:
             self._mirror_own(share, name, renewed)
             if not self._state.users(share.name, name):  # an Unmount ran meanwhile
                 self._drop_lease_quietly(share, name)
-        elif outcome == "lost":
+            return min(renewed.ttl / 3, idle)
+        if outcome == "lost":
             self._fence(share, name, lease, "another host took it over")
-        elif single and self._now() - renewed_at >= lease.ttl:
+            return idle
+        if single and self._now() - renewed_at >= lease.ttl:
             # Only single-host volumes can be taken over; a shared one is
             # renewed again once the server answers, and its users keep going.
             self._fence(share, name, lease, "renewals failed for the whole lease")
+            return idle
+        return 0.0  # failed: try again soon
 
     def _try_renewal(
         self, share: Share, name: str, lease: Lease, budget: float
@@ -953,33 +970,49 @@ class Driver:
 class Janitor:
     """One background thread per process that runs `tick` while it has work.
 
-    `tick` returns whether to keep going, so no thread lingers once every
-    share is released. Threads start lazily: gunicorn forks after the app
-    is built, and a thread in the master would not survive the fork.
+    `tick` returns the seconds to sleep before it runs again, or None to
+    stop, so no thread lingers once every share is released. Threads start
+    lazily: gunicorn forks after the app is built, and a thread in the
+    master would not survive the fork.
     """
 
-    def __init__(self, tick: Callable[[], bool], interval: float, enabled: bool = True) -> None:
+    def __init__(
+        self, tick: Callable[[], float | None], interval: float, enabled: bool = True
+    ) -> None:
         self._tick = tick
-        self._interval = interval
+        self._interval = interval  # before the first tick, and after one that failed
+        self.name = "nfsvol-" + getattr(tick, "__name__", "tick").lstrip("_")  # py-spy shows it
         self._enabled = enabled
         self._thread: threading.Thread | None = None
+        self._woken = False  # wake() came during the running tick
         self._guard = threading.Lock()
 
     def wake(self) -> None:
-        """Make sure the thread runs."""
+        """Make sure the thread runs, and runs `tick` again even if it was stopping."""
         with self._guard:
+            self._woken = True
             if self._enabled and (self._thread is None or not self._thread.is_alive()):
-                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
+        delay = self._interval
         while True:
-            time.sleep(self._interval)
+            time.sleep(delay)
+            with self._guard:
+                self._woken = False
             try:
-                if not self._tick():
-                    return
+                next_delay = self._tick()
             except Exception:
-                log.exception("background release of idle shares failed")
+                log.exception("background task %s failed", self.name)
+                next_delay = self._interval
+            with self._guard:
+                # A wake() during the tick may bring work the tick did not see
+                # (a lease taken as the last one went): run once more.
+                if next_delay is None and not self._woken:
+                    self._thread = None
+                    return
+            delay = self._interval if next_delay is None else next_delay
 
 
 # What an operator does about each way a share refuses a change.

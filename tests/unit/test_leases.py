@@ -1,10 +1,14 @@
 """Leases across hosts: holders, single-host access, takeover after expiry, fencing."""
 
+import itertools
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from nfsvol.driver import Janitor
 from nfsvol.errors import VolumeHeld, VolumeInUse
 from nfsvol.leases import Lease, LeaseStore
 from tests.support.namespaces import user_of
@@ -184,3 +188,67 @@ def test_a_rebooted_host_drops_the_leases_it_left_behind(world):
     rebooted.list_volumes()  # its first sync
     assert lease_files(world, "data") == []
     b.remove("data")
+
+
+def test_the_keeper_sleeps_until_the_next_renewal_is_due(world):
+    """renew_leases says when to run again: ttl/3 after a renewal, 0 while one fails."""
+    a = world.driver("a")
+    a.create("db", SINGLE)
+    assert a.renew_leases() is None  # nothing held: the keeper stops
+    a.mount("db", "c1")
+    assert a.renew_leases() == TTL / 3  # taken just now
+    world.clock.advance(TTL / 6)
+    assert a.renew_leases() == TTL / 6
+    world.clock.advance(TTL / 6)
+    assert a.renew_leases() == TTL / 3  # renewed
+    folder = world.scratch / ".nfsvol" / "leases" / "db"
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    try:
+        world.clock.advance(TTL / 3)
+        assert a.renew_leases() == 0  # failed: retried at the keeper's shortest pause
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert a.renew_leases() == TTL / 3
+    a.unmount("db", "c1")
+    assert a.renew_leases() is None
+
+
+def test_a_janitor_sleeps_what_its_tick_returns_and_stops_on_none():
+    """Real thread, real sleeps: three ticks 50 ms apart, then no thread left."""
+    ticks: list[float] = []
+    delays = iter([0.05, 0.05, None])
+
+    def tick() -> float | None:
+        ticks.append(time.monotonic())
+        return next(delays)
+
+    janitor = Janitor(tick, 0.01)
+    janitor.wake()
+    deadline = time.monotonic() + 10
+    while len(ticks) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert len(ticks) == 3
+    assert all(later - earlier >= 0.05 for earlier, later in itertools.pairwise(ticks))
+    assert janitor.name == "nfsvol-tick"
+    assert janitor.name not in [t.name for t in threading.enumerate()]
+
+
+def test_a_wake_during_the_last_tick_runs_the_tick_once_more():
+    """A lease taken while the keeper finds none left must still be renewed."""
+    calls: list[int] = []
+
+    def tick() -> float | None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            janitor.wake()  # new work, while this tick is about to say "nothing left"
+        return None
+
+    janitor = Janitor(tick, 0.01)
+    janitor.wake()
+    deadline = time.monotonic() + 10
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert calls == [0, 1]
+    assert janitor.name not in [t.name for t in threading.enumerate()]
