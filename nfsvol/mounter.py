@@ -202,25 +202,30 @@ class SubprocessMounter:
             )
 
     def abort(self, target: str) -> None:
-        """Destroy this host's connections to the mount's server, then umount -f.
+        """umount -f, then destroy this host's connections to the mount's server.
 
         Writes a fenced container left must not reach the server once it
-        answers again. What TCP queues for the server is dropped with its
-        connection (see sockdiag); the client cannot reconnect through the
-        partition, and umount -f then fails the RPCs still waiting (EIO).
-        The cut comes first because umount -f may block for the whole
-        timeout: once nothing else holds the mount, the unmount itself
-        waits on the server it cannot reach. (With the share in use it
-        fails with EBUSY, which is fine.)
+        answers again. umount -f fails every RPC in flight on the mount
+        with EIO (the unmount itself fails with EBUSY while the share is in
+        use, which is fine); what TCP still queues for the server is
+        dropped with its connection (see sockdiag). In that order: with the
+        cut first, a killed writer in the partition drill stayed alive, its
+        last flush waiting on the reconnect where umount -f does not reach
+        it. (So a umount -f that blocks delays the cut; see the drill.)
         """
         try:
             peer = self._peer(target)
         except (OSError, ValueError):
             peer = None
+        try:
+            done = self._run([self._umount_helper, "-f", "--no-canonicalize", target])
+        except (OperationTimeout, OSError) as exc:
+            log.warning("umount -f %s: %s", target, exc)
+        else:
+            if done.returncode == 0:  # nothing else held it; the kernel closes its connections
+                log.warning("force-unmounted %s", target)
         if peer is not None:
             _cut(*peer)
-        with contextlib.suppress(OperationTimeout, OSError):
-            self._run([self._umount_helper, "-f", "--no-canonicalize", target])
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         return run(argv, self._timeout, self._children)

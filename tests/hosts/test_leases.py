@@ -69,16 +69,15 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
         assert exit_code == "137", f"a's writer exited {exit_code}, not killed by the fence"
         assert took.stdout == "b-1\n"
         assert manifest.read_text() == "b-1\n"
+        # Its next dd's open(O_TRUNC) sat in TCP's queue all along: the fence
+        # must drop it with the connection before the partition heals. Either
+        # the fence cut a's connections, or its umount -f went through (the
+        # share had no other user) and the kernel closed them as it let go;
+        # a umount -f that blocks on the server delays the cut by its timeout.
+        dropped = _wait_for_line(cluster, r"dropped [1-9]\d* connection|force-unmounted")
     finally:
         a.run(_nfs_rule(cluster, "-D"))
     # a is back on the network: nothing it queued may overwrite b's manifest.
-    # (Its next dd's open(O_TRUNC) sat in TCP's queue all along: the fence
-    # must have dropped it with the connection, or it empties the file now.)
-    log = cluster.plugin_log("a").splitlines()
-    dropped = [line for line in log if re.search(r"dropped [1-9]\d* connection", line)]
-    assert dropped, "a's fence dropped no connection to the server:\n" + "\n".join(
-        line for line in log if "nfsvol.requests" not in line
-    )
     # TCP's backed-off retransmission (up to 2 min) is when queued bytes would land.
     drained = _wait(lambda: a.unsent(SERVER_IP, NFS_PORT) == 0, 180, "a's queue to drain")
     time.sleep(LEASE_TTL)
@@ -94,6 +93,21 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster):
     print(f"\n  lease_ttl {LEASE_TTL}s: a's writer killed {fenced:.1f}s after the cut, "
           f"b took over {takeover:.1f}s after it; a refused afterwards; a's queue empty "
           f"{drained:.1f}s after a reconnected\n  {dropped[-1]}")  # fmt: skip
+
+
+def _wait_for_line(cluster, pattern: str) -> list[str]:
+    """a's plugin log lines matching `pattern`, waiting out a umount -f's timeout."""
+    deadline = time.monotonic() + cluster.config["mount_timeout"] + 30
+    while True:
+        log = cluster.plugin_log("a").splitlines()
+        found = [line for line in log if re.search(pattern, line)]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert found, "a's fence dropped no connection to the server:\n" + "\n".join(
+        line for line in log if "nfsvol.requests" not in line
+    )
+    return found
 
 
 def _take_over(b, vol: str, cut: float):

@@ -5,10 +5,7 @@ socket tables that sock_diag reads, so a loopback connection whose peer
 does not read is a faithful stand-in for one to a partitioned server.
 """
 
-import os
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -92,31 +89,3 @@ def test_abort_cuts_the_connections_of_the_mount_it_aborts(tmp_path):
         bystander.sendall(b"ok")
         assert peer.recv(8) == b"ok"
         mounter.abort("/mnt/absent")  # nothing mounted there: nothing to cut, no error
-
-
-def test_abort_cuts_before_an_unmount_that_blocks(tmp_path):
-    """umount -f can wait on the dead server for its whole timeout: the cut may not."""
-    gate = tmp_path / "gate"
-    os.mkfifo(gate)
-    helper = tmp_path / "umount"
-    helper.write_text(f"#!/bin/sh\nread line < {gate}\n")  # blocks until the test opens the gate
-    helper.chmod(0o755)
-    with _connected() as (client, _, port):
-        _fill(client)
-        table = tmp_path / "mountinfo"
-        table.write_text(
-            f"36 22 0:35 / /mnt/main rw - nfs4 127.0.0.1:/srv rw,port={port},addr=127.0.0.1\n"
-        )
-        mounter = SubprocessMounter("/bin/false", str(helper), 30, mountinfo_path=str(table))
-        aborting = threading.Thread(target=mounter.abort, args=("/mnt/main",))
-        aborting.start()
-        try:
-            deadline = time.monotonic() + 10
-            while sockdiag.connections_to("127.0.0.1", port) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert sockdiag.connections_to("127.0.0.1", port) == [], "cut only after umount -f"
-            assert aborting.is_alive()  # the unmount is still blocked
-        finally:
-            with open(gate, "w") as opened:
-                opened.write("go\n")
-            aborting.join(10)
