@@ -213,6 +213,15 @@ def test_the_keeper_sleeps_until_the_next_renewal_is_due(world):
     assert a.renew_leases() is None
 
 
+def _run_until(janitor: Janitor, ticks: list, count: int) -> None:
+    """Wake `janitor`; return once `ticks` has `count` entries, and a moment more."""
+    janitor.wake()
+    deadline = time.monotonic() + 10
+    while len(ticks) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # room for a tick too many, which the caller's assert catches
+
+
 def test_a_janitor_sleeps_what_its_tick_returns_and_stops_on_none():
     """Real thread, real sleeps: three ticks 50 ms apart, then no thread left."""
     ticks: list[float] = []
@@ -223,11 +232,7 @@ def test_a_janitor_sleeps_what_its_tick_returns_and_stops_on_none():
         return next(delays)
 
     janitor = Janitor(tick, 0.01)
-    janitor.wake()
-    deadline = time.monotonic() + 10
-    while len(ticks) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
+    _run_until(janitor, ticks, 3)
     assert len(ticks) == 3
     assert all(later - earlier >= 0.05 for earlier, later in itertools.pairwise(ticks))
     assert janitor.name == "nfsvol-tick"
@@ -245,10 +250,6 @@ def test_a_wake_during_the_last_tick_runs_the_tick_once_more():
         return None
 
     janitor = Janitor(tick, 0.01)
-    janitor.wake()
-    deadline = time.monotonic() + 10
-    while len(calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
+    _run_until(janitor, calls, 2)
     assert calls == [0, 1]
     assert janitor.name not in [t.name for t in threading.enumerate()]
