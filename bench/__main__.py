@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import docker_ls, hosts, local
+from bench import docker_ls, docker_run, hosts, local
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         _stage(stages, "local", results, lambda: local.run(plugin, args.quick, _say))
         _say("== docker volume ls on this machine's dockerd: nfsvol vs local volumes")
         _stage(stages, "docker_ls", results, lambda: docker_ls.run(plugin, args.quick, _say))
+        _say("== docker run on this machine's dockerd: nfsvol vs a null plugin vs plain")
+        _stage(stages, "docker_run", results, lambda: docker_run.run(plugin, args.quick, _say))
     if not args.skip_hosts:
         _say("== real NFS in QEMU Docker hosts (ganesha, kernel NFS, dockerd)")
         _stage(stages, "hosts", results, lambda: hosts.run(args.quick, _say))

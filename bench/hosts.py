@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.stats import PYTHON_LOOP, p50, timed_ms
+from bench.stats import PYTHON_LOOP, p50, rotated, timed_ms
 from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
 from testbed._proc import wait_for
@@ -68,20 +68,8 @@ def _call_ms(cluster: Cluster, host: str, volume: str, endpoint: str = "Mount") 
 def _interleaved(
     host: DockerHost, runs: int, volumes: list[str], say: Callable[[int], None]
 ) -> list[list[float]]:
-    """`runs` docker runs on each of `volumes`, alternating, so drift hits all alike.
-
-    Each round starts one volume later: a run's time depends on its place
-    in the round (in one guest the null plugin's median was 3.3 s in one
-    order and 4.0-4.3 s in three others, a plain volume's 3.2 and 4.7 s),
-    so a fixed order would hand one volume the same bias every round.
-    """
-    samples: dict[str, list[float]] = {volume: [] for volume in volumes}
-    for i in range(runs):
-        say(i)
-        shift = i % len(volumes)
-        for volume in volumes[shift:] + volumes[:shift]:
-            samples[volume].append(_run_ms(host, "-v", f"{volume}:/data"))
-    return list(samples.values())
+    """`runs` docker runs on each of `volumes`, in rotated rounds (bench.stats.rotated)."""
+    return rotated(runs, volumes, lambda volume: _run_ms(host, "-v", f"{volume}:/data"), say)
 
 
 def _plugin_cpu_s(host: DockerHost) -> float:

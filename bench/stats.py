@@ -21,6 +21,25 @@ def sample_ms(fn: Callable[[], object], count: int) -> list[float]:
     return [timed_ms(fn) for _ in range(count)]
 
 
+def rotated(
+    rounds: int, kinds: list[str], time_one: Callable[[str], float], say: Callable[[int], None]
+) -> list[list[float]]:
+    """`rounds` timings of each of `kinds`, alternating, so drift hits all alike.
+
+    Each round starts one kind later: a run's time depends on its place in
+    the round (in one guest the null plugin's median was 3.3 s in one order
+    and 4.0-4.3 s in three others, a plain volume's 3.2 and 4.7 s), so a
+    fixed order would hand one kind the same bias every round.
+    """
+    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for i in range(rounds):
+        say(i)
+        shift = i % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            samples[kind].append(time_one(kind))
+    return list(samples.values())
+
+
 def p50(samples: list[float]) -> float:
     """The median."""
     return statistics.median(samples)
