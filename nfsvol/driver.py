@@ -187,7 +187,7 @@ class Driver:
             self._refuse_lost(share, name)
             lease = None if users else self._take_lease(share, catalog.root, record)
             # Read before the commit: after it, nothing may wait on the server.
-            holders = LeaseStore(catalog.root).holders(name) if lease else []
+            holders = LeaseStore(catalog.root).holders(name, known=lease) if lease else []
             try:
                 attempt.commit()
             except Abandoned:

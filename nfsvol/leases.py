@@ -74,8 +74,12 @@ class LeaseStore:
     def __init__(self, root: str | Path) -> None:
         self._leases = Path(root) / META_DIR / "leases"
 
-    def holders(self, volume: str) -> list[Lease]:
-        """Every host's lease on the volume; of owner files only the newest counts."""
+    def holders(self, volume: str, known: Lease | None = None) -> list[Lease]:
+        """Every host's lease on the volume; of owner files only the newest counts.
+
+        `known` is a lease this host has just written: taken as is, not read
+        back (on NFS each read is an open, a read and a close on the wire).
+        """
         folder = self._leases / volume
         try:
             names = os.listdir(folder)
@@ -84,7 +88,10 @@ class LeaseStore:
         owners = sorted((int(m[1]), n) for n in names if (m := _OWNER_RE.fullmatch(n)))
         hosts = [n for n in names if n.endswith(".json") and not n.startswith(("owner.", "."))]
         files = hosts + ([owners[-1][1]] if owners else [])
-        return [lease for n in sorted(files) if (lease := self._read(folder / n)) is not None]
+        found = (
+            known if known and n == known.file else self._read(folder / n) for n in sorted(files)
+        )
+        return [lease for lease in found if lease is not None]
 
     def volumes(self) -> list[str]:
         """Volumes with any lease file, held or left behind."""
@@ -129,8 +136,8 @@ class LeaseStore:
     def release(self, volume: str, lease: Lease) -> None:
         """Drop our lease (an owner file only if it is still ours)."""
         path = self._leases / volume / lease.file
-        current = self._read(path)
-        if current is not None and current.host == lease.host:
+        # Only its host writes a <host>.json, so only an owner file needs a look.
+        if not lease.file.startswith("owner.") or self._still_held_by(path, lease.host):
             fsutil.remove_file(path)
         with contextlib.suppress(OSError):  # left for the next holder if not empty
             os.rmdir(self._leases / volume)
@@ -142,6 +149,10 @@ class LeaseStore:
             fsutil.remove_file(folder / name)
         with contextlib.suppress(OSError):
             os.rmdir(folder)
+
+    def _still_held_by(self, path: Path, host: str) -> bool:
+        current = self._read(path)
+        return current is not None and current.host == host
 
     def _folder(self, volume: str) -> Path:
         folder = self._leases / volume

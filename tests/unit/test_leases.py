@@ -121,6 +121,44 @@ def test_renewals_failing_for_a_whole_ttl_fence_the_holder(world):
     assert "lost" in a.get("db").status["lease"]
 
 
+@pytest.mark.parametrize("single_host", [False, True])
+def test_holders_takes_a_just_written_lease_as_is_and_reads_the_others(tmp_path, single_host):
+    """The Mount path's shortcut gives what a full read of the folder gives."""
+    store = LeaseStore(tmp_path)
+    store.hold("db", Lease("b", "t0", "t0", TTL, "x"))
+    mine = Lease("a", "t1", "t1", TTL, "y")
+    placed = store.claim("db", mine, None) if single_host else store.hold("db", mine)
+    assert placed is not None
+    assert store.holders("db", known=placed) == store.holders("db")
+    assert sorted(h.host for h in store.holders("db", known=placed)) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "case, expect_left",
+    [
+        ("own host file, unreadable", []),  # only its host writes it: gone unread
+        ("owner file, claimed anew by b", ["owner.1.json"]),  # not ours: left alone
+        ("owner file, still ours", []),
+    ],
+)
+def test_release_looks_first_only_at_an_owner_file(tmp_path, case, expect_left):
+    store = LeaseStore(tmp_path)
+    folder = tmp_path / ".nfsvol" / "leases" / "db"
+    if case == "own host file, unreadable":
+        lease = store.hold("db", Lease("a", "t0", "t0", TTL, "x"))
+        (folder / lease.file).write_text("{torn")
+    else:
+        lease = store.claim("db", Lease("a", "t0", "t0", TTL, "x"), None)
+        assert lease is not None
+    if case == "owner file, claimed anew by b":  # a's dropped as left behind, then b came
+        (folder / lease.file).unlink()
+        assert store.claim("db", Lease("b", "t1", "t1", TTL, "y"), None) is not None
+    store.release("db", lease)
+    assert (sorted(p.name for p in folder.iterdir()) if folder.exists() else []) == expect_left
+    if expect_left:
+        assert [h.host for h in store.holders("db")] == ["b"]
+
+
 def test_a_holder_that_restarts_keeps_and_renews_its_lease(world):
     """kill -9 and restart: the new process renews the same lease, so b stays refused."""
     a, b = world.driver("a"), world.driver("b")
