@@ -37,7 +37,7 @@ from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
 from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
-from nfsvol.validate import VolumeOptions, check_name, parse_volume_options
+from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -112,7 +112,7 @@ class Driver:
 
     def create(self, name: str, opts: Mapping[str, object] | None) -> None:
         """Make the volume on its share; repeating it with the same options is fine."""
-        check_name(name)
+        check_new_name(name)
         options = parse_volume_options(opts, self.config.share_names, self.config.default_share)
         share = self.config.share(options.share)
         self._refuse_other_share(name, share.name)

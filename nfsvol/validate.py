@@ -60,6 +60,21 @@ def check_name(name: object) -> str:
     return name
 
 
+def check_new_name(name: object) -> str:
+    """check_name, plus Docker's minimum length for a volume made now.
+
+    Older one-character volumes stay usable: only Create applies this.
+    """
+    name = check_name(name)
+    if len(name) < 2:  # moby's local driver refuses them too
+        raise InvalidName(
+            f"volume name {name!r} is one character: `docker run -v {name}:/data` reads it "
+            "as a Windows drive path and mounts a new anonymous volume instead; "
+            "use at least two characters"
+        )
+    return name
+
+
 def parse_volume_options(
     opts: Mapping[str, object] | None, shares: tuple[str, ...], default_share: str
 ) -> VolumeOptions:

@@ -25,12 +25,12 @@ def test_capabilities_scope_is_global(served):
 
 
 @pytest.mark.parametrize(
-    "body", [b'{"Name": "v"}', b'{"Name": "v", "Opts": null}', b'{"Name": "v", "Opts": {}}']
+    "body", [b'{"Name": "vol"}', b'{"Name": "vol", "Opts": null}', b'{"Name": "vol", "Opts": {}}']
 )
 def test_create_accepts_missing_or_null_opts(served, body):
     """Opts may be missing, null or empty."""
     assert served.client.raw("/VolumeDriver.Create", body) == (200, {})
-    assert (served.export / "v").is_dir()
+    assert (served.export / "vol").is_dir()
 
 
 def test_full_lifecycle(served):
@@ -58,13 +58,14 @@ def test_full_lifecycle(served):
     ("endpoint", "fields", "fragment"),
     [
         ("Create", {"Name": "../x"}, "volume name '../x' is not allowed"),
+        ("Create", {"Name": "v"}, "volume name 'v' is one character"),
         (
             "Create",
-            {"Name": "v", "Opts": {"server": "evil"}},
+            {"Name": "vol", "Opts": {"server": "evil"}},
             "allowed options are: share, uid, gid, mode",
         ),
-        ("Create", {"Name": "v", "Opts": {"share": "nope"}}, "choose one of: main, scratch"),
-        ("Create", {"Name": "v", "Opts": ["x"]}, "Opts must be a JSON object"),
+        ("Create", {"Name": "vol", "Opts": {"share": "nope"}}, "choose one of: main, scratch"),
+        ("Create", {"Name": "vol", "Opts": ["x"]}, "Opts must be a JSON object"),
         ("Create", {}, "request needs a volume Name"),
         ("Create", {"Name": 7}, "request needs a volume Name, got 7"),
         ("Get", {"Name": "ghost"}, "docker volume create -d nfsvol ghost"),
@@ -95,11 +96,11 @@ def test_unknown_endpoint_is_an_error(served):
 def test_mount_without_id_is_counted(served):
     """Old engines send no ID; such Mounts are still counted."""
     c = served.client
-    c.ok("Create", Name="v")
-    c.ok("Mount", Name="v")
-    assert c.ok("Get", Name="v")["Volume"]["Status"]["users"] == ["-"]
-    c.ok("Unmount", Name="v")
-    assert c.ok("Get", Name="v")["Volume"]["Status"]["users"] == []
+    c.ok("Create", Name="vol")
+    c.ok("Mount", Name="vol")
+    assert c.ok("Get", Name="vol")["Volume"]["Status"]["users"] == ["-"]
+    c.ok("Unmount", Name="vol")
+    assert c.ok("Get", Name="vol")["Volume"]["Status"]["users"] == []
 
 
 def test_remove_in_use_is_refused(served):
@@ -114,21 +115,21 @@ def test_remove_in_use_is_refused(served):
 def test_conflicting_create_changes_nothing(served):
     """Creating an existing name with other options is refused."""
     c = served.client
-    c.ok("Create", Name="v", Opts={"mode": "0700"})
-    assert "already exists with options" in c.err("Create", Name="v", Opts={"mode": "0777"})
-    assert stat.S_IMODE(os.stat(served.export / "v").st_mode) == 0o700
+    c.ok("Create", Name="vol", Opts={"mode": "0700"})
+    assert "already exists with options" in c.err("Create", Name="vol", Opts={"mode": "0777"})
+    assert stat.S_IMODE(os.stat(served.export / "vol").st_mode) == 0o700
 
 
 def test_dead_servers_fail_mount_within_budget(served):
     """With every server hung, Mount fails after the timeouts, naming both servers."""
     c = served.client
-    c.ok("Create", Name="v")
+    c.ok("Create", Name="vol")
     assert served.wait_unmounted() == []
     served.servers.hang("nfs1")
     served.servers.hang("nfs2")
-    err = c.err("Mount", Name="v", ID="c")
+    err = c.err("Mount", Name="vol", ID="c")
     assert "nfs1: " in err and "nfs2: " in err and "within 4s and was killed" in err
-    assert c.ok("Get", Name="v")["Volume"]["Status"]["users"] == []
+    assert c.ok("Get", Name="vol")["Volume"]["Status"]["users"] == []
 
 
 def test_socket_is_not_world_writable(served):
@@ -140,26 +141,26 @@ def test_socket_is_not_world_writable(served):
 def test_kill_9_with_mounts_held_keeps_counts(served):
     """After kill -9 and restart, holders and the share mount are adopted."""
     c = served.client
-    c.ok("Create", Name="a")
-    c.ok("Create", Name="b")
-    mp = c.ok("Mount", Name="a", ID="c1")["Mountpoint"]
-    c.ok("Mount", Name="b", ID="c2")
+    c.ok("Create", Name="va")
+    c.ok("Create", Name="vb")
+    mp = c.ok("Mount", Name="va", ID="c1")["Mountpoint"]
+    c.ok("Mount", Name="vb", ID="c2")
     served.process.kill(signal.SIGKILL)
     served.restart()
     c = served.client
-    assert c.ok("Get", Name="a")["Volume"]["Status"]["users"] == ["c1"]
-    assert c.ok("Path", Name="a") == {"Mountpoint": mp}
+    assert c.ok("Get", Name="va")["Volume"]["Status"]["users"] == ["c1"]
+    assert c.ok("Path", Name="va") == {"Mountpoint": mp}
     assert mounted_below(served.state_dir) == [str(served.state_dir / "mnt" / "main")]
-    c.ok("Unmount", Name="a", ID="c1")
+    c.ok("Unmount", Name="va", ID="c1")
     assert mounted_below(served.state_dir) != []
-    c.ok("Unmount", Name="b", ID="c2")
+    c.ok("Unmount", Name="vb", ID="c2")
     assert served.wait_unmounted() == []  # after idle_unmount
-    c.ok("Remove", Name="a")
+    c.ok("Remove", Name="va")
 
 
 def test_restart_drops_a_mount_that_nobody_holds(served):
     """A kill while a share is mounted for nobody leaves a mount start-up removes."""
-    served.client.ok("Create", Name="v")
+    served.client.ok("Create", Name="vol")
     served.process.kill(signal.SIGKILL)
     target = served.state_dir / "mnt" / "main"
     assert mounted_below(served.state_dir) == [str(target)]

@@ -3,7 +3,13 @@
 import pytest
 
 from nfsvol.errors import InvalidName, InvalidOption
-from nfsvol.validate import VolumeOptions, check_name, check_nfs_option, parse_volume_options
+from nfsvol.validate import (
+    VolumeOptions,
+    check_name,
+    check_new_name,
+    check_nfs_option,
+    parse_volume_options,
+)
 
 SHARES = ("main", "scratch")
 
@@ -37,6 +43,26 @@ def test_refuses_bad_names(name, fragment):
     """Names that could escape the share or Docker would refuse are rejected."""
     with pytest.raises(InvalidName, match=fragment):
         check_name(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("v", "is one character"),  # the CLI's `-v v:/data` is a Windows drive path
+        ("7", "use at least two characters"),
+        ("../x", "not allowed"),  # and everything check_name refuses
+        ("", "empty"),
+    ],
+)
+def test_refuses_new_names_docker_cannot_mount(name, fragment):
+    """A new volume must be usable with `docker run -v NAME:/path`."""
+    with pytest.raises(InvalidName, match=fragment):
+        check_new_name(name)
+
+
+@pytest.mark.parametrize("name", ["ab", "v1", "data", "f" * 64])
+def test_accepts_new_names_of_two_or_more_characters(name):
+    assert check_new_name(name) == name
 
 
 @pytest.mark.parametrize(
