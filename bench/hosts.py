@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.stats import PYTHON_LOOP, p50, rotated, timed_ms
+from bench.stats import PYTHON_LOOP, nfs_rpcs, p50, rotated, timed_ms
 from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
 from testbed._proc import wait_for
@@ -32,6 +32,7 @@ IDLE_WINDOW_S = 20
 # so its tests can read it and it survives a power-off: each state file read
 # there is a round trip to QEMU, which doubled nfsvol's time per docker run.
 GUEST_STATE_DIR = "/run/nfsvol"
+SHARE_MOUNT = f"{GUEST_STATE_DIR}/mnt/main"  # where nfsvol mounts the bed's main share
 NULL_PLUGIN = Path(__file__).with_name("nullplugin.py")  # the guests see this tree
 NULL_SOCKET = "/run/docker/plugins/nullvol.sock"
 NULL_ROOT = "/var/lib/nullvol"  # an NFS mount of the same export, made once
@@ -45,6 +46,17 @@ _PLUGIN_CPU = (
 def _run_ms(host: DockerHost, *mounts: str) -> float:
     args = ["run", "--rm", "--network", "none", *mounts, IMAGE_TAG, "true"]
     return timed_ms(lambda: host.docker(*args, timeout=600))
+
+
+def _rpcs_of_run(host: DockerHost, volume: str) -> int:
+    """NFS RPCs on nfsvol's share mount during one `docker run` of `volume`."""
+    before = _nfs_rpcs(host)
+    _run_ms(host, "-v", f"{volume}:/data")
+    return _nfs_rpcs(host) - before
+
+
+def _nfs_rpcs(host: DockerHost) -> int:
+    return nfs_rpcs(host.run(["cat", "/proc/self/mountstats"]).check().stdout, SHARE_MOUNT)
 
 
 def _local_nfs_volume(host: DockerHost, cluster: Cluster, name: str) -> None:
@@ -117,6 +129,11 @@ def run_ratios(cluster: Cluster, runs: int, results: dict[str, Any], cold: bool 
     # The null plugin beside them: what dockerd's calls to any plugin on NFS cost.
     label = "docker run: nfsvol vs local type=nfs vs a null plugin"
     parked, local_nfs, null = phase("parked", label, [*VS_LOCAL, "b-null"])
+    # nfsvol's round trips to the server per run, its runs alone: the other
+    # drivers' mounts of the same export may share the share mount's counters.
+    rpcs = [_rpcs_of_run(a, "b-nfsvol") for _ in range(min(runs, 5))]
+    results["nfs_rpcs_per_run_parked"] = p50(rpcs)
+    results["samples"]["nfs_rpcs_per_run_parked"] = rpcs
     # A holder keeps the share mounted: the warm case every busy host is in.
     a.docker("run", "-d", "--name", "b-holder", "--network", "none", "--volume-driver",
              "nfsvol", "-v", "b-hold:/data", IMAGE_TAG, "sleep", "3600")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -40,7 +40,7 @@ def rotated(
     return list(samples.values())
 
 
-def p50(samples: list[float]) -> float:
+def p50(samples: Sequence[float]) -> float:
     """The median."""
     return statistics.median(samples)
 
@@ -79,3 +79,20 @@ def pids_running(*words: bytes) -> list[int]:
         if argv and all(w in argv for w in words):
             found.append(int(entry.name))
     return found
+
+
+def nfs_rpcs(mountstats: str, mountpoint: str) -> int:
+    """RPCs sent so far for the NFS mount at `mountpoint`, from /proc/self/mountstats.
+
+    Sums the first count (operations) of each per-op line of that mount.
+    """
+    total, inside, per_op = 0, False, False
+    for line in mountstats.splitlines():
+        if line.startswith("device "):
+            inside, per_op = f" mounted on {mountpoint} " in line, False
+        elif inside and "per-op statistics" in line:
+            per_op = True
+        elif inside and per_op and ":" in line:
+            counts = line.partition(":")[2].split()
+            total += int(counts[0]) if counts else 0
+    return total
