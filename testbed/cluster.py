@@ -138,6 +138,7 @@ class Cluster:
             forwards=self.forwards,
             workdir=self.workdir / f"guest-{name}",
             lan=lan,
+            logs_dir=self.workdir / f"logs-{name}",
         )
         self.hosts[name] = host
         return host
@@ -232,9 +233,9 @@ class Cluster:
         scrape = [self.hosts[name].python, "-I", "-S", "-c", _SCRAPE, METRICS_SOCKET]
         return self.hosts[name].run(scrape, timeout=60).check().stdout
 
-    def plugin_log(self, name: str) -> str:
-        """nfsvol's log on host `name`."""
-        return self.hosts[name].run(["cat", "/run/testbed/nfsvol.log"]).stdout
+    def plugin_log(self, name: str, boot: int = -1) -> str:
+        """nfsvol's log on host `name` in its last boot (-2: the one before, ...)."""
+        return self.hosts[name].boot_logs("nfsvol.log")[boot]
 
     def plugin_requests(self, name: str) -> list[dict[str, Any]]:
         """The plugin's request log on host `name`: one dict per call, oldest first."""

@@ -92,8 +92,11 @@ class DockerHost:
         root_cache: str = "loose",
         cpu_model: str = "qemu64",
         lan: LanPort | None = None,
+        logs_dir: str | Path | None = None,
     ) -> None:
         self.name = name
+        # Kept across reboots and power-offs: one folder per boot (see boot_logs).
+        self.logs_dir = Path(logs_dir) if logs_dir else None
         self.artifacts = artifacts
         self.state_dir = Path(state_dir) if state_dir else None
         self.memory_mb, self.cpus, self.python = memory_mb, cpus, python
@@ -124,7 +127,8 @@ class DockerHost:
         append = (
             f"console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check "
             f"tb.hostname={self.name} tb.python={self.python} "
-            f"tb.state={1 if self.state_dir else 0} tb.cache={self.root_cache}"
+            f"tb.state={1 if self.state_dir else 0} tb.cache={self.root_cache} "
+            f"tb.logs={1 if self.logs_dir else 0}"
         )
         if self.repo:
             append += f" tb.repo={self.repo}"
@@ -175,6 +179,12 @@ class DockerHost:
                 f"local,path={self.state_dir},mount_tag=hoststate,"
                 "security_model=none,multidevs=remap",
             ]
+        if self.logs_dir:
+            argv += [
+                "-virtfs",
+                f"local,path={self.logs_dir},mount_tag=hostlogs,"
+                "security_model=none,multidevs=remap",
+            ]
         if self.repo:
             argv += [
                 "-virtfs",
@@ -190,11 +200,30 @@ class DockerHost:
         if self.state_dir:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._keep_console()
         self._started = time.monotonic()
         with open(self.workdir / "qemu.err", "wb") as err:  # the child keeps its own copy
             self._qemu = subprocess.Popen(
                 self._qemu_argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
             )
+
+    def _keep_console(self) -> None:
+        # QEMU truncates the console file at start: the last boot's kernel
+        # messages (hung tasks, oopses) go to the kept logs first.
+        if not self.logs_dir:
+            return
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        if self.console_log.exists():
+            with open(self.logs_dir / "console.log", "ab") as kept:
+                kept.write(self.console_log.read_bytes())
+
+    def boot_logs(self, name: str) -> list[str]:
+        """Log file `name` (nfsvol.log, dockerd.log) of every boot, oldest first."""
+        if not self.logs_dir:
+            raise RuntimeError(f"guest {self.name} keeps no logs (no logs_dir)")
+        boots = sorted(self.logs_dir.glob("boot-*"), key=lambda d: int(d.name[5:]))
+        return [(d / name).read_text(errors="replace") if (d / name).exists() else ""
+                for d in boots]  # fmt: skip
 
     def wait_ready(self, timeout: float = 240) -> float:
         """Wait until the agent and dockerd answer; return seconds since start()."""

@@ -8,7 +8,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /modules.list); do modprobe "$m" || echo "init: modprobe $m failed"; done
 
-TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000; TB_CACHE=loose; TB_REPO=
+TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000; TB_CACHE=loose; TB_REPO=; TB_LOGS=0
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         tb.hostname=*) TB_HOSTNAME="${arg#tb.hostname=}" ;;
@@ -16,6 +16,7 @@ for arg in $(cat /proc/cmdline); do
         tb.state=*) TB_STATE="${arg#tb.state=}" ;;
         tb.cache=*) TB_CACHE="${arg#tb.cache=}" ;;
         tb.repo=*) TB_REPO="${arg#tb.repo=}" ;;
+        tb.logs=*) TB_LOGS="${arg#tb.logs=}" ;;
     esac
 done
 
@@ -45,6 +46,10 @@ if [ -n "$TB_REPO" ]; then
 fi
 
 mkdir -p $R/run/testbed
+if [ "$TB_LOGS" = 1 ]; then  # the host keeps these across reboots (see stage2.sh)
+    mkdir -p $R/run/testbed/keep
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=$TB_MSIZE hostlogs $R/run/testbed/keep
+fi
 cp /stage2.sh /dockerd.sh /agent.py $R/run/testbed/
 cat > $R/run/testbed/env <<ENV
 TB_HOSTNAME=$TB_HOSTNAME

@@ -19,6 +19,13 @@ for c in $(awk '!/^#/ && $4 == 1 {print $1}' /proc/cgroups); do
     mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c
 done
 mount --make-rshared /
+# nfsvol's and dockerd's logs go to a folder of this boot's on the host, so a
+# power-off or a host's own reboot loses none of them.
+if grep -q " /run/testbed/keep 9p " /proc/mounts; then
+    n=$(($(ls -d /run/testbed/keep/boot-* 2>/dev/null | wc -l) + 1))
+    mkdir -p /run/testbed/keep/boot-$n
+    for f in nfsvol.log dockerd.log; do ln -sf keep/boot-$n/$f /run/testbed/$f; done
+fi
 echo "stage2 done at $(cut -d" " -f1 /proc/uptime)s uptime" > /run/testbed/boot.log
 # Time for emulated containers to stop and their volumes to be unmounted:
 # the default 15 s lets a slow guest force-exit before sending Unmount.
