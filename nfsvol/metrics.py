@@ -11,7 +11,7 @@ import contextlib
 import os
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,9 +120,11 @@ class CountingMounter:
             self._recorder.timeout("umount")
             raise
 
-    def abort(self, target: str) -> None:
+    def abort(
+        self, target: str, done: Callable[[], bool] | None = None, seconds: float = 0
+    ) -> None:
         """Abort through the inner mounter."""
-        self._inner.abort(target)
+        self._inner.abort(target, done, seconds)
 
     def mount_points(self) -> dict[str, str]:
         """The inner mounter's view of the mount table."""

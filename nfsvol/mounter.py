@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +23,8 @@ from nfsvol.validate import FORCED_NFS_OPTIONS
 
 log = logging.getLogger("nfsvol.mounter")
 NFS_PORT = 2049  # what mountinfo leaves out of an NFS mount's options
+FORCE_TIMEOUT = 2.0  # one umount -f; one that actually unmounts can wait on the server
+FORCE_PAUSE = 0.2  # between two umount -f: time for a woken process to go on dying
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,30 @@ class Mounter(Protocol):
     def unmount(self, target: str) -> None:
         """Unmount `target`; succeed if it is not mounted."""
 
-    def abort(self, target: str) -> None:
-        """Fail the NFS requests in flight on `target`, and drop what this host
-        still has queued for its server; never raise."""
+    def abort(
+        self, target: str, done: Callable[[], bool] | None = None, seconds: float = 0
+    ) -> None:
+        """Fail the NFS requests in flight on `target`, again until `done()` or
+        `seconds` pass, then drop what this host still has queued for its
+        server; never raise."""
 
     def mount_points(self) -> dict[str, str]:
         """Mount point -> source, for every mount this process sees."""
+
+
+@contextlib.contextmanager
+def _busy(target: str) -> Iterator[None]:
+    """Hold `target` open (O_PATH: no request to its server) so no umount detaches it."""
+    try:
+        fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        log.warning("cannot hold %s open while aborting it: %s", target, exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def _cut(address: str, port: int) -> None:
@@ -201,31 +223,60 @@ class SubprocessMounter:
                 f"{result.stderr.strip()}; see `fuser -m {target}`"
             )
 
-    def abort(self, target: str) -> None:
-        """umount -f, then destroy this host's connections to the mount's server.
+    def abort(
+        self, target: str, done: Callable[[], bool] | None = None, seconds: float = 0
+    ) -> None:
+        """umount -f until `done()` (once without it; for up to `seconds`), then
+        destroy this host's connections to the mount's server.
 
         Writes a fenced container left must not reach the server once it
         answers again. umount -f fails every RPC in flight on the mount
-        with EIO (the unmount itself fails with EBUSY while the share is in
-        use, which is fine); what TCP still queues for the server is
-        dropped with its connection (see sockdiag). In that order: with the
-        cut first, a killed writer in the partition drill stayed alive, its
-        last flush waiting on the reconnect where umount -f does not reach
-        it. (So a umount -f that blocks delays the cut; see the drill.)
+        with EIO, but only those in flight at that instant: a killed writer
+        flushes and closes its files on the way out, each a new RPC it
+        waits for uninterruptibly (SIGKILL was already taken), so it dies
+        only if umount -f comes again (`done` says when it has). The mount
+        is held busy meanwhile: once detached, umount -f would no longer
+        reach the server's requests through it. What TCP still queues for
+        the server is dropped with its connection (see sockdiag), last:
+        with the cut first, the last flush waited on the reconnect instead.
         """
         try:
             peer = self._peer(target)
         except (OSError, ValueError):
             peer = None
+        started = time.monotonic()
+        forced = 0
+        with _busy(target):
+            while True:
+                forced += 1
+                self._force(target, self._force_timeout(done, started + seconds))
+                if done is None or done() or time.monotonic() + FORCE_PAUSE >= started + seconds:
+                    break
+                time.sleep(FORCE_PAUSE)
+        if forced > 1:
+            log.warning(
+                "umount -f %s: %d times in %.1fs", target, forced, time.monotonic() - started
+            )
+        if peer is not None:
+            _cut(*peer)
+
+    def _force_timeout(self, done: Callable[[], bool] | None, deadline: float) -> float:
+        if done is None:
+            return self._timeout
+        # Repeated: one that hangs (it really unmounts, and the server is
+        # gone) must not keep the next from failing what flushes meanwhile.
+        return min(self._timeout, FORCE_TIMEOUT, max(0.1, deadline - time.monotonic()))
+
+    def _force(self, target: str, timeout: float) -> None:
+        # With the mount busy, umount -f fails the requests and then EBUSY.
+        argv = [self._umount_helper, "-f", "--no-canonicalize", target]
         try:
-            done = self._run([self._umount_helper, "-f", "--no-canonicalize", target])
+            done = run(argv, timeout, self._children)
         except (OperationTimeout, OSError) as exc:
             log.warning("umount -f %s: %s", target, exc)
         else:
-            if done.returncode == 0:  # nothing else held it; the kernel closes its connections
+            if done.returncode == 0:  # it was not held after all
                 log.warning("force-unmounted %s", target)
-        if peer is not None:
-            _cut(*peer)
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         return run(argv, self._timeout, self._children)

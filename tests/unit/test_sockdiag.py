@@ -6,6 +6,7 @@ does not read is a faithful stand-in for one to a partitioned server.
 """
 
 import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -89,3 +90,18 @@ def test_abort_cuts_the_connections_of_the_mount_it_aborts(tmp_path):
         bystander.sendall(b"ok")
         assert peer.recv(8) == b"ok"
         mounter.abort("/mnt/absent")  # nothing mounted there: nothing to cut, no error
+
+
+def test_abort_never_detaches_the_mount_it_forces(tmp_path):
+    """Held busy while forced: umount -f fails its requests but leaves it mounted,
+    so the next umount -f of a fence still reaches the same mount."""
+    source, target = tmp_path / "export", tmp_path / "mnt"
+    source.mkdir()
+    target.mkdir()
+    subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+    try:
+        mounter = SubprocessMounter("/bin/false", "/usr/bin/umount", 5)
+        mounter.abort(str(target))
+        assert str(target) in mounter.mount_points()
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
