@@ -22,12 +22,13 @@ SHARE_TYPES = ("nfs", "path")
 TOP_KEYS = (
     "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl", "idle_unmount",
     "lease_ttl", "health_interval", "mount_helper", "umount_helper", "log_level", "log_format",
-    "metrics",
+    "metrics", "on_fence_failure",
 )  # fmt: skip
 NFS_KEYS = ("type", "servers", "export", "version", "options", "on_remove")
 PATH_KEYS = ("type", "path", "on_remove")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
+FENCE_FAILURE = ("reboot", "log")
 METRICS_KEYS = ("socket", "port")
 # A managed plugin is configured through its env: one YAML document, or one share's settings.
 ENV_CONFIG = "NFSVOL_CONFIG"
@@ -89,6 +90,9 @@ class Config:
     log_level: str = "info"
     log_format: str = "json"
     metrics: Metrics | None = None
+    # What a host does when a process it killed to fence a single-host
+    # volume is still alive at the lease's end (see docs/operators.md).
+    on_fence_failure: str = "reboot"
 
     @property
     def janitor_interval(self) -> float:
@@ -176,6 +180,9 @@ def parse_config(
         log_level=_choice(raw.get("log_level", "info"), LOG_LEVELS, "log_level", problems),
         log_format=_choice(raw.get("log_format", "json"), LOG_FORMATS, "log_format", problems),
         metrics=_metrics(raw.get("metrics"), problems),
+        on_fence_failure=_choice(
+            raw.get("on_fence_failure", "reboot"), FENCE_FAILURE, "on_fence_failure", problems
+        ),
     )
     if problems:
         located = tuple(sorted((locate(p, lines or {}) for p in problems), key=_line_of))

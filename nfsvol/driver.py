@@ -72,6 +72,9 @@ def rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+FENCE_AT = 0.75  # of a single-host lease: give up renewing, fence by its end
+
+
 class Driver:
     """Create, mount and remove volumes that live on configured shares."""
 
@@ -764,9 +767,11 @@ class Driver:
         now, single = self._now(), lease.file.startswith("owner.")
         if now - renewed_at < lease.ttl / 3:
             return min(renewed_at + lease.ttl / 3 - now, idle)
-        # A single-host holder must have fenced itself by renewed_at + ttl:
-        # another host may take over from ttl + grace after that instant.
-        budget = min(lease.ttl / 3, renewed_at + lease.ttl - now) if single else lease.ttl / 3
+        # A single-host holder must have fenced itself by renewed_at + ttl
+        # (another host may take over from ttl + grace after that instant),
+        # so it gives up renewing a quarter of the lease before, to fence.
+        fence_at = renewed_at + lease.ttl * FENCE_AT
+        budget = min(lease.ttl / 3, fence_at - now) if single else lease.ttl / 3
         outcome, renewed = self._try_renewal(share, name, lease, budget)
         if renewed is not None:
             self._state.set_own_lease(share.name, name, renewed, now)
@@ -775,12 +780,13 @@ class Driver:
                 self._drop_lease_quietly(share, name)
             return min(renewed.ttl / 3, idle)
         if outcome == "lost":
-            self._fence(share, name, lease, "another host took it over")
+            self._fence(share, name, lease, "another host took it over", self._now())
             return idle
-        if single and self._now() - renewed_at >= lease.ttl:
+        if single and self._now() >= fence_at:
             # Only single-host volumes can be taken over; a shared one is
             # renewed again once the server answers, and its users keep going.
-            self._fence(share, name, lease, "renewals failed for the whole lease")
+            why = f"renewals failed for {self._now() - renewed_at:.1f}s of its {lease.ttl:g}s"
+            self._fence(share, name, lease, why, renewed_at + lease.ttl)
             return idle
         return 0.0  # failed: try again soon
 
@@ -806,22 +812,52 @@ class Driver:
             return "failed", None
         return ("renewed", renewed) if renewed is not None else ("lost", None)
 
-    def _fence(self, share: Share, name: str, lease: Lease, why: str) -> None:
+    def _fence(self, share: Share, name: str, lease: Lease, why: str, deadline: float) -> None:
         """Stop serving a volume whose lease is lost: kill its users, refuse new Mounts.
 
         Another host may take the volume over once the lease has gone
-        unrenewed for ttl + grace; by then nothing here may write to it.
+        unrenewed for ttl + grace; by `deadline` (the lease's end, on this
+        host's clock) nothing here may be able to write to it any more.
         """
         lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
         self._state.set_own_lease(share.name, name, lost, self._now())
+        started, root = time.monotonic(), self._root(share)
         # A quarter of the grace, so the abort below still comes before a takeover.
-        killed = self._fencer.stop(str(self._root(share) / name), wait=self._grace() / 4)
-        log.error(
-            "volume %s: lease lost (%s); killed its users %s and refusing Mounts of it here",
-            name, why, killed,
-        )  # fmt: skip
+        killed = self._fencer.stop(str(root / name), wait=self._grace() / 4)
+        steps = [f"killed its users {killed} in {time.monotonic() - started:.2f}s"]
+        for pid in self._fencer.alive(killed):
+            log.warning("volume %s: fence: %s", name, self._fencer.describe(pid))
         if share.type == "nfs":
-            self._mounter.abort(str(self._root(share)))  # drop what the killed left queued
+            # Drop what the killed left queued, forcing until they are gone.
+            seconds = max(deadline - self._now(), self._grace())
+            self._mounter.abort(str(root), lambda: not self._fencer.alive(killed), seconds)
+            steps.append(f"aborted its server's requests by {time.monotonic() - started:.2f}s")
+        log.error(
+            "volume %s: lease lost (%s); %s; refusing Mounts of it here",
+            name, why, ", ".join(steps),
+        )  # fmt: skip
+        survivors = self._fencer.alive(killed)
+        if survivors:
+            self._fence_failed(name, survivors)
+
+    def _fence_failed(self, name: str, survivors: list[int]) -> None:
+        """The killed did not die before the lease's end: another host may take over."""
+        for pid in survivors:
+            log.critical("volume %s: fence failed: %s", name, self._fencer.describe(pid))
+        if self.config.on_fence_failure != "reboot":
+            log.critical(
+                "volume %s: processes %s outlived their fence; they may write after another "
+                "host takes the volume over (on_fence_failure: log)", name, survivors,
+            )  # fmt: skip
+            return
+        log.critical("volume %s: rebooting this host: processes %s outlived their fence "
+                     "(on_fence_failure: reboot)", name, survivors)  # fmt: skip
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        try:
+            self._fencer.reset_host()
+        except OSError as exc:
+            log.critical("volume %s: could not reboot this host: %s", name, exc)
 
     # Health: a background probe of every mounted share.
 

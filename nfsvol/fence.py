@@ -25,9 +25,15 @@ log = logging.getLogger("nfsvol.fence")
 class Fencer:
     """Finds and kills the processes using a directory through a bind mount."""
 
-    def __init__(self, proc: str = "/proc", kill: Callable[[int, int], None] = os.kill) -> None:
+    def __init__(
+        self,
+        proc: str = "/proc",
+        kill: Callable[[int, int], None] = os.kill,
+        sysrq: str = "/proc/sysrq-trigger",
+    ) -> None:
         self._proc = Path(proc)
         self._kill = kill
+        self._sysrq = sysrq
 
     def start_time(self, pid: int) -> str | None:
         """When process `pid` started, or None if it is gone (or not ours to see)."""
@@ -67,17 +73,49 @@ class Fencer:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 self._kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + wait
-        while any(map(self._running, pids)) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self.wait(pids, wait)
         return pids
 
-    def _running(self, pid: int) -> bool:
-        try:
-            stat = (self._proc / str(pid) / "stat").read_text()
-        except OSError:
-            return False
-        return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has closed its files
+    def wait(self, pids: list[int], seconds: float) -> list[int]:
+        """Wait up to `seconds` for `pids` to exit; those still running."""
+        deadline = time.monotonic() + seconds
+        while (left := self.alive(pids)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return left
+
+    def alive(self, pids: list[int]) -> list[int]:
+        """The `pids` that have not exited (a zombie has: its files are closed)."""
+        return [pid for pid in pids if self._state(pid) not in (None, "Z")]
+
+    def describe(self, pid: int) -> str:
+        """State, wait channel and kernel stack of `pid`: why it has not died."""
+        state = self._state(pid)
+        if state is None:
+            return f"pid {pid} gone"
+        wchan = _read(self._proc / str(pid) / "wchan") or "?"
+        frames = [line.split()[-1] for line in _read(self._proc / str(pid) / "stack").splitlines()]
+        return f"pid {pid} state {state} wchan {wchan} stack {' < '.join(frames[:8]) or '?'}"
+
+    def reset_host(self) -> None:
+        """Reboot this host at once, without syncing: what a watchdog would do.
+
+        The last resort when a killed process cannot die: its dirty pages
+        and queued NFS requests must not outlive the lease. No sync, since
+        syncing would wait on the server this host cannot reach.
+        """
+        with open(self._sysrq, "w") as trigger:
+            trigger.write("b")
+
+    def _state(self, pid: int) -> str | None:
+        stat = _read(self._proc / str(pid) / "stat")
+        return stat.rpartition(")")[2].split()[0] if stat else None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _containing_mount(

@@ -7,6 +7,7 @@ import pytest
 
 from nfsvol.config import Config, parse_config
 from nfsvol.driver import Driver, Host
+from nfsvol.fence import Fencer
 from nfsvol.health import Prober
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.state import HostState
@@ -51,6 +52,7 @@ class World:
         host: str = "a",
         boot: str = "boot-1",
         prober: Prober | None = None,
+        fencer: Fencer | None = None,
         **overrides: object,
     ) -> Driver:
         """A driver for host `host`, as `nfsvol serve` would build it."""
@@ -61,7 +63,7 @@ class World:
         # or it may mount the share again after the test's clean-up.
         return Driver(
             config, mounter, state, Host(host, boot), self.clock, sync_wait=30, background=False,
-            prober=prober,
+            prober=prober, fencer=fencer,
         )  # fmt: skip
 
     def idle_out(self, driver: Driver) -> None:

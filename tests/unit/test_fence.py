@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from nfsvol.fence import Fencer
 from tests.support.namespaces import user_of
 
@@ -78,3 +80,47 @@ def test_stop_waits_until_the_killed_have_exited(tmp_path):
         # Not reaped yet (this test is its parent), but dead: its files are closed.
         state = (Path("/proc") / str(user.pid) / "stat").read_text().rpartition(")")[2].split()[0]
         assert state == "Z"
+
+
+STUCK_STACK = """\
+[<0>] folio_wait_bit_common+0x13d/0x380
+[<0>] folio_wait_writeback+0x28/0x80
+[<0>] __x64_sys_fsync+0x37/0x60
+"""
+
+
+def _stat(pid: str, state: str) -> str:
+    return f"{pid} (dd) {state} 1 2 3 4\n"
+
+
+@pytest.mark.parametrize(
+    "files, alive, described",
+    [
+        ({"stat": _stat("7", "R")}, True, "pid 7 state R wchan ? stack ?"),
+        ({"stat": _stat("7", "Z")}, False, "pid 7 state Z wchan ? stack ?"),  # its files are closed
+        ({}, False, "pid 7 gone"),
+        (
+            {"stat": _stat("7", "D"), "wchan": "folio_wait_bit_common", "stack": STUCK_STACK},
+            True,
+            "pid 7 state D wchan folio_wait_bit_common stack folio_wait_bit_common+0x13d/0x380 "
+            "< folio_wait_writeback+0x28/0x80 < __x64_sys_fsync+0x37/0x60",
+        ),
+    ],
+)
+def test_a_killed_process_is_alive_until_it_exits_and_says_where_it_waits(
+    tmp_path, files, alive, described
+):
+    """A zombie or a vanished pid is done; a D-state one names its kernel wait."""
+    (tmp_path / "7").mkdir()
+    for name, text in files.items():
+        (tmp_path / "7" / name).write_text(text)
+    fencer = Fencer(proc=str(tmp_path))
+    assert fencer.alive([7]) == ([7] if alive else [])
+    assert fencer.describe(7) == described
+
+
+def test_reset_host_asks_the_kernel_for_an_immediate_reboot(tmp_path):
+    """'b' to sysrq-trigger: reboot now, with no sync that would wait on a dead server."""
+    trigger = tmp_path / "sysrq-trigger"
+    Fencer(sysrq=str(trigger)).reset_host()
+    assert trigger.read_text() == "b"

@@ -1,15 +1,18 @@
 """Leases across hosts: holders, single-host access, takeover after expiry, fencing."""
 
+import contextlib
 import itertools
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nfsvol.driver import Janitor
 from nfsvol.errors import VolumeHeld, VolumeInUse
+from nfsvol.fence import Fencer
 from nfsvol.leases import Lease, LeaseStore
 from tests.support.namespaces import user_of
 
@@ -291,3 +294,85 @@ def test_a_wake_during_the_last_tick_runs_the_tick_once_more():
     _run_until(janitor, calls, 2)
     assert calls == [0, 1]
     assert janitor.name not in [t.name for t in threading.enumerate()]
+
+
+@contextlib.contextmanager
+def _renewals_fail(folder: Path) -> Iterator[None]:
+    """The share refuses lease writes (EPERM), as a server that has gone away would."""
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_a_holder_fences_three_quarters_into_its_lease(world):
+    """The last quarter of the lease is the fence's: it starts at 0.75 ttl, not at the end."""
+    a = world.driver("a", lease_ttl=4)
+    a.create("db", SINGLE)
+    a.mount("db", "c1")
+    with _renewals_fail(world.scratch / ".nfsvol" / "leases" / "db"):
+        world.clock.advance(4 / 3)
+        a.renew_leases()
+        world.clock.advance(3 - 4 / 3 - 0.01)
+        a.renew_leases()
+        assert "lease" not in a.get("db").status
+        world.clock.advance(0.01)
+        a.renew_leases()
+    assert "lost" in a.get("db").status["lease"]
+
+
+def _umount_that_frees(tmp: Path, writer_pid: int, after: int) -> Path:
+    """A umount at the exec boundary: its `after`-th -f call lets the writer die.
+
+    Like a killed NFS writer: SIGKILL is pending, but the process sleeps in
+    its flush until umount -f fails the RPC; each flush waits on a new one.
+    """
+    helper, calls = tmp / "umount", tmp / "umount.calls"
+    helper.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        f'[ "$(wc -l < {calls})" -ge {after} ] && kill -9 {writer_pid}\nexit 32\n'
+    )
+    helper.chmod(0o755)
+    return helper
+
+
+def test_the_fence_forces_until_a_killed_writer_is_gone(world):
+    """A writer that dies only at the third umount -f is waited for: no reboot, no survivor."""
+    sysrq = world.tmp / "sysrq-trigger"
+    fencer = Fencer(kill=lambda pid, sig: None, sysrq=str(sysrq))  # SIGKILL lands, no exit yet
+    (world.tmp / "h").mkdir()
+    a = world.driver("a", fencer=fencer, umount_helper=str(world.tmp / "h" / "umount"), lease_ttl=8)
+    a.create("db", {"share": "main", "access": "single-host"})
+    path = Path(a.mount("db", "c1"))
+    with user_of(path, world.tmp / "container") as writer:
+        _umount_that_frees(world.tmp / "h", writer.pid, after=3)
+        with _renewals_fail(path.parent / ".nfsvol" / "leases" / "db"):
+            world.clock.advance(6)
+            a.renew_leases()
+        assert writer.wait(timeout=10) == -9
+    calls = (world.tmp / "h" / "umount.calls").read_text().splitlines()
+    # The third frees it; a fourth may start before its death shows in /proc.
+    assert len(calls) in (3, 4) and set(calls) == {f"-f --no-canonicalize {path.parent}"}
+    assert not sysrq.exists()
+    assert "lost" in a.get("db").status["lease"]
+
+
+@pytest.mark.parametrize("action, rebooted", [("reboot", True), ("log", False)])
+def test_a_writer_that_outlives_its_fence_reboots_the_host(world, caplog, action, rebooted):
+    """Still alive at the lease's end: the host resets itself, unless told only to log."""
+    sysrq = world.tmp / "sysrq-trigger"
+    fencer = Fencer(kill=lambda pid, sig: None, sysrq=str(sysrq))  # it never dies
+    a = world.driver("a", fencer=fencer, lease_ttl=4, on_fence_failure=action)
+    a.create("db", SINGLE)
+    path = Path(a.mount("db", "c1"))
+    with (
+        user_of(path, world.tmp / "container") as writer,
+        _renewals_fail(world.scratch / ".nfsvol" / "leases" / "db"),
+    ):
+        world.clock.advance(3)
+        a.renew_leases()
+        assert writer.poll() is None
+    assert (sysrq.read_text() if sysrq.exists() else "") == ("b" if rebooted else "")
+    assert f"pid {writer.pid} state" in caplog.text  # what it was doing instead of dying
+    assert "outlived their fence" in caplog.text
