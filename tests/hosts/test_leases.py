@@ -83,7 +83,7 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster, d
             # share had no other user) and the kernel closed them as it let go.
             _wait_for_line(cluster, r"dropped [1-9]\d* connection|force-unmounted")
     finally:
-        steps = _fence_lines(cluster.plugin_log("a"))  # kept on this machine: a may be down
+        steps = _fence_lines(cluster.plugin_log("a"), vol)  # kept on this machine: a may be down
         print(f"\n  round {drill_round}: a's fence\n  " + "\n  ".join(steps))
         if a.running():
             a.run(_nfs_rule(cluster, "-D"))
@@ -111,10 +111,13 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster, d
           "after a reconnected")  # fmt: skip
 
 
-def _fence_lines(log: str) -> list[str]:
-    """The fence's own lines in a plugin log: its steps, their times, what survived."""
+def _fence_lines(log: str, vol: str) -> list[str]:
+    """The fence's lines in a plugin log from `vol`'s first failed renewal on: its
+    steps, their times, what survived."""
     keep = r"lease renewal failed|lease lost|fence|umount -f|force-unmounted|dropped \d+ conn"
-    return [line for line in log.splitlines() if re.search(keep, line)]
+    lines = [line for line in log.splitlines() if re.search(keep, line)]
+    first = next((i for i, line in enumerate(lines) if vol in line), len(lines))
+    return lines[first:]
 
 
 def _wait_for_line(cluster, pattern: str) -> list[str]:
