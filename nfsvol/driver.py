@@ -525,6 +525,7 @@ class Driver:
         raise MountFailed(
             f"share {share.name!r}: no server could be mounted, tried in order: "
             + "; ".join(failures)
+            + "; check them with `nfsvol check`, then retry"
         )
 
     def _remember_mount(self, share: Share, server: str) -> None:
