@@ -14,6 +14,7 @@ from nfsvol.errors import (
     MountFailed,
     OperationTimeout,
     ShareError,
+    ShareUnreachable,
     UnsafePath,
     VolumeConflict,
     VolumeInUse,
@@ -363,12 +364,55 @@ def test_a_second_host_sees_volumes_created_on_the_first(world):
 
 
 def test_get_on_a_second_host_finds_a_new_volume_at_once(world):
-    """A cache miss triggers a sync, so docker run on host b needs no wait."""
+    """A cache miss is looked up on the share, so docker run on host b needs no wait."""
     b = world.driver("b")
     assert b.list_volumes() == []
     world.driver("a").create("late", None)
     world.clock.advance(10)
     assert b.get("late").name == "late"
+
+
+def test_a_miss_is_looked_up_even_when_the_cache_is_fresh(world):
+    """A name missing from a cache synced a moment ago is still read on the share."""
+    b = world.driver("b")
+    assert b.list_volumes() == []  # synced: fresh for catalog_ttl
+    world.driver("a").create("late", None)
+    assert b.path("late") == ""
+    assert b.mount("late", "c1") == str(world.share_mount("b") / "late")
+
+
+def test_a_miss_reads_one_record_not_the_catalog(world):
+    """Looking up one name caches that name only: no share-wide sync on a miss."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("wanted", None)
+    a.create("other", None)
+    assert b.get("wanted").status["created_by"] == "a"
+    assert os.listdir(world.tmp / "hosts" / "b" / "cache" / "main") == ["wanted.json"]
+
+
+def test_a_hit_costs_no_share_io(world):
+    """A cached volume is answered with the share unmounted and its servers hung."""
+    b = world.driver("b")
+    world.driver("a").create("data", None)
+    b.get("data")
+    world.idle_out(b)
+    world.servers.hang("nfs1")
+    world.servers.hang("nfs2")
+    calls, started = len(world.servers.calls()), time.monotonic()
+    assert (b.get("data").name, b.path("data")) == ("data", "")
+    assert time.monotonic() - started < 1 and len(world.servers.calls()) == calls
+
+
+def test_an_unreachable_share_never_says_a_volume_does_not_exist(world):
+    """With every server down, a name this host lacks gets ShareUnreachable naming the share."""
+    world.driver("a").create("data", None)
+    b = world.driver("b")
+    world.servers.down("nfs1")
+    world.servers.down("nfs2")
+    for call in (b.get, b.path, lambda n: b.mount(n, "c1"), b.remove):
+        with pytest.raises(ShareUnreachable, match=r"whether volume 'data' exists: .*'main'"):
+            call("data")
+    assert mounted_below(world.tmp / "hosts" / "b") == []
 
 
 def test_removal_elsewhere_is_noticed(world):
