@@ -9,6 +9,7 @@ import contextlib
 import errno
 import functools
 import logging
+import math
 import os
 import threading
 import time
@@ -104,6 +105,10 @@ class Driver:
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
+        # share -> (when, why) its last lookup failed: dockerd asks Get about
+        # every new local and anonymous volume, and a dead server must not
+        # cost each of those `docker run`s the share's whole budget.
+        self._unreachable: dict[str, tuple[float, str]] = {}
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         # Its own thread: an unmount or probe stuck on a server must never
         # delay a renewal or a fence past the lease's deadline.
@@ -357,10 +362,28 @@ class Driver:
 
     def _find_on(self, share: Share, name: str) -> VolumeRecord | NfsvolError | None:
         """The record read on `share`, None if it has none, or why it could not be read."""
+        failed = self._failed_lately(share)
+        if failed is not None:
+            return failed
+        work = functools.partial(self._read_record, share, name)
         try:
-            return self._bounded(share, "Lookup", functools.partial(self._read_record, share, name))
+            record = self._bounded(share, "Lookup", work)
         except NfsvolError as exc:
+            self._unreachable[share.name] = (self._now(), str(exc))
             return exc
+        self._unreachable.pop(share.name, None)
+        return record
+
+    def _failed_lately(self, share: Share) -> ShareUnreachable | None:
+        """Why the share's last lookup failed, if that was less than its budget ago."""
+        when, why = self._unreachable.get(share.name, (-math.inf, ""))
+        ago, budget = self._now() - when, self._budget(share)
+        if ago >= budget:
+            return None
+        return ShareUnreachable(
+            f"share {share.name!r} could not be read {ago:.0f}s ago, and is not tried "
+            f"again for {budget:g}s after that: {why}"
+        )
 
     def _read_record(self, share: Share, name: str, attempt: Attempt) -> VolumeRecord | None:
         with self._state.lock(share.name):

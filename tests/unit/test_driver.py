@@ -415,6 +415,23 @@ def test_an_unreachable_share_never_says_a_volume_does_not_exist(world):
     assert mounted_below(world.tmp / "hosts" / "b") == []
 
 
+def test_a_share_found_unreachable_fails_fast_for_its_budget(world):
+    """After a failed lookup the share is not tried again for its budget; then it is."""
+    world.driver("a").create("data", None)
+    b = world.driver("b")
+    world.servers.down("nfs1")
+    world.servers.down("nfs2")
+    with pytest.raises(ShareUnreachable, match="nfsvol check"):
+        b.get("data")
+    calls = len(world.servers.calls())
+    world.servers.live("nfs1")
+    with pytest.raises(ShareUnreachable, match=r"could not be read 0s ago.* for 12s"):
+        b.get("data")
+    assert len(world.servers.calls()) == calls
+    world.clock.advance(12)
+    assert b.get("data").name == "data"
+
+
 def test_removal_elsewhere_is_noticed(world):
     """Mount on host b fails clearly once host a removed the volume."""
     a, b = world.driver("a"), world.driver("b")
