@@ -12,6 +12,7 @@ from nfsvol.config import Config, Share
 from nfsvol.errors import MountFailed, OperationTimeout
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.ops.probe import probe_access, root_squash, temp_mount, timed
+from nfsvol.pathshare import unprotected
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -82,7 +83,9 @@ class Checker:
         if not is_dir:
             fix = "mount the export there first (fstab or autofs), or fix `path`"
             return [Finding(FAIL, subject, f"{share.path} is not a directory; {fix}")]
-        return self._access(subject, Path(share.path))
+        hazard = unprotected(share)
+        found = [Finding(FAIL, subject, hazard)] if hazard else []
+        return found + self._access(subject, Path(share.path))
 
     def _access(self, subject: str, root: Path) -> list[Finding]:
         try:
