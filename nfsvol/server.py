@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from nfsvol import metrics
+from nfsvol import logs, metrics
 from nfsvol.api import create_app
 from nfsvol.config import Config
 from nfsvol.driver import Driver, Host
@@ -145,9 +145,7 @@ def return_large_blocks() -> None:
 
 def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32) -> None:
     """Reconcile this host's mounts, then serve the plugin until stopped."""
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(config.log_level)
     warn_unprotected(config)
     recorder = enable_metrics(config)
     helpers = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from nfsvol.catalog import ShareCatalog
 from nfsvol.config import Config, Share
-from nfsvol.errors import MountFailed, OperationTimeout
+from nfsvol.errors import MountFailed, OperationTimeout, printable
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.ops.probe import probe_access, root_squash, temp_mount, timed
 from nfsvol.pathshare import unprotected
@@ -119,7 +119,7 @@ def report(source: str, findings: list[Finding], out: TextIO) -> bool:
     """Print the findings and the verdict; True if all is well."""
     print(f"nfsvol check: {source}", file=out)
     for f in findings:
-        print(f"  {f.level:<5} {f.subject}: {f.message}", file=out)
+        print(printable(f"  {f.level:<5} {f.subject}: {f.message}"), file=out)  # helpers' stderr
     failed = sum(f.level == FAIL for f in findings)
     warned = sum(f.level == WARN for f in findings)
     if failed or warned:
