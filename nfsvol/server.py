@@ -157,7 +157,7 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
         "umask": 0o077,  # socket and state files: root only
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": "nfsvol.worker.HeaderDeadlineWorker",  # gthread, headers bounded
         "timeout": 120,
         "graceful_timeout": 30,
         "accesslog": None,
