@@ -40,3 +40,12 @@ def test_doctor_shows_a_planted_name_escaped(host):
     planted = [line for line in result.stdout.splitlines() if "metadata-without-dir" in line]
     assert len(planted) == 1 and f"main: {ESCAPED}: metadata but no directory" in planted[0]
     assert not any(line.startswith("forged") for line in result.stdout.splitlines())
+
+
+def test_a_config_error_quoting_a_control_character_is_escaped(host):
+    """A share name with a clear-screen in the config is quoted escaped in the error."""
+    host.write_config('state_dir: /var/lib/x\nshares:\n  "\\e[2Jevil": {type: path, path: /srv}\n')
+    for command in ("ls", "doctor"):
+        result = host.nfsvol(command)
+        assert result.returncode == 2, result.stderr
+        assert "\x1b" not in result.stderr and "shares.\\x1b[2Jevil:" in result.stderr
