@@ -16,7 +16,14 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntity
 
 from nfsvol.dockerd import Caller, caller_of
 from nfsvol.driver import Driver
-from nfsvol.errors import InvalidRequest, NfsvolError, OperationTimeout, VolumeNotFound, shown
+from nfsvol.errors import (
+    InvalidRequest,
+    NfsvolError,
+    OperationTimeout,
+    VolumeNotFound,
+    printable,
+    shown,
+)
 from nfsvol.logs import new_request_id, render, tag
 from nfsvol.metrics import NoMetrics, Recorder
 
@@ -210,7 +217,8 @@ def _reply(payload: dict[str, Any], status: int = 200) -> Response:
 
 
 def _error(message: str, status: int = 500) -> Response:
-    return _reply({"Err": tag(message, g.get("request_id", "-"))}, status)
+    # dockerd prints Err to the user's terminal as it is: no control characters.
+    return _reply({"Err": tag(printable(message), g.get("request_id", "-"))}, status)
 
 
 def _domain_error(exc: NfsvolError) -> Response:

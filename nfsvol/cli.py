@@ -68,7 +68,7 @@ def _ops_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _run_ops(args: argparse.Namespace) -> int:
-    from nfsvol.errors import ConfigError, NfsvolError
+    from nfsvol.errors import ConfigError, NfsvolError, printable
     from nfsvol.ops.commands import run_check, run_doctor, run_ls
     from nfsvol.ops.doctor import DOCKER_HOST
 
@@ -78,11 +78,11 @@ def _run_ops(args: argparse.Namespace) -> int:
         if args.command == "ls":
             return run_ls(args.config, args.json, args.sizes, args.timeout)
         return run_doctor(args.config, args.fix, args.timeout, args.docker_host or DOCKER_HOST)
-    except ConfigError as exc:
-        print(f"nfsvol: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # the config may quote a share's values: escaped, as all output
+        print(printable(f"nfsvol: {exc}"), file=sys.stderr)
         return 2
     except NfsvolError as exc:
-        print(f"nfsvol {args.command}: {exc}", file=sys.stderr)
+        print(printable(f"nfsvol {args.command}: {exc}"), file=sys.stderr)
         return 1
 
 
@@ -93,13 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         return _run_ops(args)
     listen(args.socket)  # before the heavy imports: dockerd may be dialling already
     from nfsvol.config import config_from_env, load_config
-    from nfsvol.errors import ConfigError
+    from nfsvol.errors import ConfigError, printable
     from nfsvol.server import serve
 
     try:
         config = config_from_env(os.environ) if args.from_env else load_config(args.config)
     except ConfigError as exc:
-        print(f"nfsvol: {exc}", file=sys.stderr)
+        print(printable(f"nfsvol: {exc}"), file=sys.stderr)
         return 2
     serve(config, args.socket, args.workers, args.threads)
     return 0

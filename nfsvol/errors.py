@@ -14,6 +14,18 @@ def shown(value: object) -> str:
     return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}... ({len(text)} characters)"
 
 
+def printable(text: str) -> str:
+    """`text` with each control or other non-printable character escaped as Python's repr does.
+
+    For terminals and logs: a value read from a share or a request must not
+    start a line, move the cursor or clear the screen. Backslashes are kept
+    as they are, so that text already holding a repr() is not escaped twice.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class NfsvolError(Exception):
     """Base class: the message is shown to the Docker user as is."""
 

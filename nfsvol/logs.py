@@ -1,10 +1,14 @@
 """Structured log lines: one per request, as JSON or as key=value for a terminal."""
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 
+from nfsvol.errors import printable
+
 FORMATS = ("json", "text")
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def new_request_id() -> str:
@@ -29,3 +33,24 @@ def _text(value: object) -> str:
     if not text or any(c in text for c in ' "=\\') or not text.isprintable():
         return json.dumps(text)  # quoted and escaped, still one token
     return text
+
+
+class OneLineFormatter(logging.Formatter):
+    """Each record on one line, whatever its values hold.
+
+    Messages quote values read from shares and requests (a lease's host, a
+    mount ID): a newline in one would forge a second record, an escape
+    sequence would rewrite the operator's terminal. A traceback is escaped
+    too: it stays with its record for grep and for log shippers.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as the base class formats it, non-printables escaped."""
+        return printable(super().format(record))
+
+
+def configure(level: str) -> None:
+    """Log to stderr at `level`, one line per record (see OneLineFormatter)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(LINE_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])

@@ -55,3 +55,17 @@ def read(path: str = "/proc/self/mountinfo") -> list[MountEntry]:
     """Read and parse the mount table the plugin itself sees."""
     with open(path) as f:
         return parse(f.read())
+
+
+def containing(path: str, entries: list[MountEntry]) -> MountEntry | None:
+    """The mount `path` (absolute, symlinks resolved) lies on: the longest mount point above it.
+
+    Of several mounts on one point, the last one mounted hides the others.
+    """
+    above = [e for e in entries if path == e.mount_point or path.startswith(_dir(e.mount_point))]
+    # max() keeps the first of equals: reversed, that is the last mounted.
+    return max(reversed(above), key=lambda e: len(e.mount_point), default=None)
+
+
+def _dir(mount_point: str) -> str:
+    return mount_point.rstrip("/") + "/"

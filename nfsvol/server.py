@@ -16,13 +16,15 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from nfsvol import metrics
+from nfsvol import logs, metrics
 from nfsvol.api import create_app
 from nfsvol.config import Config
 from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
+from nfsvol.pathshare import unprotected
 from nfsvol.state import HostState
 
+log = logging.getLogger("nfsvol.server")
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from malloc.h
 LARGE_BLOCK = 128 * 1024  # glibc's default threshold, kept fixed
 
@@ -45,6 +47,18 @@ def build_driver(
     lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
     state = HostState(config.state_dir, config.share_names, lock_timeout)
     return Driver(config, mounter, state, this_host(), share_slots=share_slots)
+
+
+def warn_unprotected(config: Config) -> None:
+    """Log an error for each path share whose mount allows setuid binaries or devices.
+
+    Serving goes on: refusing would take every volume of a working host away
+    at a restart, for a hazard the operator fixes with one remount.
+    """
+    for share in config.shares.values():
+        hazard = unprotected(share) if share.type == "path" else None
+        if hazard:
+            log.error("%s", hazard)
 
 
 class PluginServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
@@ -131,9 +145,8 @@ def return_large_blocks() -> None:
 
 def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32) -> None:
     """Reconcile this host's mounts, then serve the plugin until stopped."""
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(config.log_level)
+    warn_unprotected(config)
     recorder = enable_metrics(config)
     helpers = SubprocessMounter(config.mount_helper, config.umount_helper, config.mount_timeout)
     driver = build_driver(config, helpers, recorder, share_slots=max(1, threads - FREE_THREADS))
@@ -144,7 +157,7 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
         "umask": 0o077,  # socket and state files: root only
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": "nfsvol.worker.HeaderDeadlineWorker",  # gthread, headers bounded
         "timeout": 120,
         "graceful_timeout": 30,
         "accesslog": None,

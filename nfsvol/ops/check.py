@@ -9,9 +9,10 @@ from typing import TextIO
 
 from nfsvol.catalog import ShareCatalog
 from nfsvol.config import Config, Share
-from nfsvol.errors import MountFailed, OperationTimeout
+from nfsvol.errors import MountFailed, OperationTimeout, printable
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.ops.probe import probe_access, root_squash, temp_mount, timed
+from nfsvol.pathshare import unprotected
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -82,7 +83,9 @@ class Checker:
         if not is_dir:
             fix = "mount the export there first (fstab or autofs), or fix `path`"
             return [Finding(FAIL, subject, f"{share.path} is not a directory; {fix}")]
-        return self._access(subject, Path(share.path))
+        hazard = unprotected(share)
+        found = [Finding(FAIL, subject, hazard)] if hazard else []
+        return found + self._access(subject, Path(share.path))
 
     def _access(self, subject: str, root: Path) -> list[Finding]:
         try:
@@ -116,7 +119,7 @@ def report(source: str, findings: list[Finding], out: TextIO) -> bool:
     """Print the findings and the verdict; True if all is well."""
     print(f"nfsvol check: {source}", file=out)
     for f in findings:
-        print(f"  {f.level:<5} {f.subject}: {f.message}", file=out)
+        print(printable(f"  {f.level:<5} {f.subject}: {f.message}"), file=out)  # helpers' stderr
     failed = sum(f.level == FAIL for f in findings)
     warned = sum(f.level == WARN for f in findings)
     if failed or warned:

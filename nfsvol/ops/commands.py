@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TextIO
 
 from nfsvol.config import Config, load_config
-from nfsvol.errors import ConfigError, NfsvolError
+from nfsvol.errors import ConfigError, NfsvolError, printable
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.ops import check, doctor, listing
 from nfsvol.state import HostState
@@ -45,7 +45,7 @@ def run_ls(path: str, as_json: bool, sizes: bool, timeout: float, out: TextIO = 
     rows, failed = [], 0
     for item in lister.volumes(sizes):
         if isinstance(item, NfsvolError):
-            print(f"nfsvol ls: {item}", file=sys.stderr)
+            print(printable(f"nfsvol ls: {item}"), file=sys.stderr)
             failed += 1
         else:
             rows.append(item)
@@ -65,7 +65,7 @@ def run_doctor(
     if fix and any(i.fixable for i in issues):
         doctor.report(path, issues, out)
         for line in doc.repair(issues):
-            print(f"fixed: {line}", file=out)
+            print(printable(f"fixed: {line}"), file=out)
         print("after repair:", file=out)
         issues = doc.examine()
     return EXIT_OK if doctor.report(path, issues, out) else EXIT_PROBLEMS

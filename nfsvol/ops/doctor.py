@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
-from nfsvol.errors import NfsvolError, OperationTimeout
+from nfsvol.errors import NfsvolError, OperationTimeout, printable
 from nfsvol.leases import LOST
 from nfsvol.mounter import Mounter, run
 from nfsvol.ops.probe import answers, share_root, timed, volume_dirs
@@ -272,7 +272,8 @@ def report(source: str, issues: list[Issue], out: TextIO) -> bool:
     print(f"nfsvol doctor: {source}", file=out)
     for i in issues:
         mark = "note" if not i.problem else ("FIX" if i.fixable else "WARN")
-        print(f"  {mark:<4} {i.kind:<20} {i.share}: {i.subject}: {i.detail}", file=out)
+        line = f"  {mark:<4} {i.kind:<20} {i.share}: {i.subject}: {i.detail}"
+        print(printable(line), file=out)  # subjects and details quote names read from shares
     problems = [i for i in issues if i.problem]
     if not problems:
         print(f"verdict: OK: no inconsistency ({len(issues)} note(s))", file=out)

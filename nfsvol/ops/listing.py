@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
-from nfsvol.errors import NfsvolError
+from nfsvol.errors import NfsvolError, printable
 from nfsvol.leases import Lease, LeaseStore
 from nfsvol.mounter import Mounter
 from nfsvol.ops.probe import du_bytes, share_root, timed
@@ -145,6 +145,7 @@ def table(rows: list[Listed], sizes: bool) -> str:
     for r in rows:
         hosts = ",".join(r.hosts) or "-"
         line = [r.name, r.share, r.created_by or "-", r.created_at, str(len(r.users)), hosts]
+        line = [printable(cell) for cell in line]  # names and creators come from the share
         cells.append([*line, human_size(r.size, r.size_error)] if sizes else line)
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)

@@ -78,6 +78,13 @@ class OpsHost:
         return self.plugin.start()
 
 
+def protect(path: Path, flags: str = "nosuid,nodev") -> None:
+    """Bind-mount `path` onto itself with `flags`, as an operator mounts a path share."""
+    if path.as_posix() not in mounted_below(path):
+        subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+    subprocess.run(["mount", "-o", f"remount,bind,{flags}", str(path)], check=True)
+
+
 @pytest.fixture
 def host(tmp_path):
     servers = FakeServers(tmp_path)
@@ -85,6 +92,7 @@ def host(tmp_path):
     servers.alias("nfs2", "nfs1")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
+    protect(scratch)
     (tmp_path / "probes").mkdir()
     config = host_config(tmp_path, scratch)
     plugin = PluginProcess(config, tmp_path, servers.env)

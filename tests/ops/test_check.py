@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.fakes.servers import mounted_below
-from tests.ops.conftest import host_config
+from tests.ops.conftest import host_config, protect
 
 BAD_CONFIG = """\
 state_dir: var/lib/nfsvol
@@ -35,7 +35,7 @@ def test_all_well_exits_zero_and_leaves_no_mount(host):
     assert "ok    share main via nfs2: writable; 0 volume(s) with metadata" in out
     assert f"ok    share scratch at {host.scratch}: writable" in out
     assert out.rstrip().endswith("check(s) passed")
-    assert mounted_below(host.tmp) == []
+    assert mounted_below(host.tmp) == [str(host.scratch)]  # the path share's own mount
     assert list((host.tmp / "probes").iterdir()) == []
     assert not any(p.name.startswith(".nfsvol-probe") for p in host.export.iterdir())
 
@@ -106,3 +106,34 @@ def test_every_command_has_help(host, command, words):
     assert result.returncode == 0
     for word in words:
         assert word in result.stdout
+
+
+def test_a_path_share_mounted_without_nosuid_nodev_fails(host):
+    """A path share whose mount allows setuid and devices: FAIL naming it, its mount and the fix."""
+    protect(host.scratch, "suid,dev")
+    result = host.nfsvol("check")
+    assert result.returncode == 1, result.stdout
+    fail = [line for line in result.stdout.splitlines() if line.startswith("  FAIL")]
+    assert len(fail) == 1, result.stdout
+    assert f"share scratch at {host.scratch}: path share 'scratch'" in fail[0]
+    assert f"is on {host.scratch}, mounted without nosuid,nodev" in fail[0]
+    assert f"run `mount -o remount,nosuid,nodev {host.scratch}`" in fail[0]
+
+
+def test_only_the_missing_flag_is_named(host):
+    """nodev but not nosuid: the finding names nosuid alone."""
+    protect(host.scratch, "suid,nodev")
+    result = host.nfsvol("check")
+    assert result.returncode == 1
+    assert "mounted without nosuid: a container could plant" in result.stdout
+
+
+def test_serve_logs_an_error_for_an_unprotected_path_share(host):
+    """`nfsvol serve` starts, and logs an ERROR naming the share, its mount and the fix."""
+    protect(host.scratch, "suid,dev")
+    host.start_plugin()
+    errors = [line for line in host.plugin.log_path.read_text().splitlines() if " ERROR " in line]
+    assert any(
+        "path share 'scratch'" in line and f"remount,nosuid,nodev {host.scratch}" in line
+        for line in errors
+    ), errors

@@ -43,3 +43,27 @@ def test_rejects_malformed_lines(line):
 def test_reads_own_mount_table():
     """The real table of this process has a root mount."""
     assert any(e.mount_point == "/" for e in mountinfo.read())
+
+
+NESTED = """\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw
+40 22 0:40 / /srv/a rw,relatime - ext4 /dev/vdb rw
+41 22 0:41 / /srv/ab rw,nosuid,nodev - ext4 /dev/vdc rw
+42 40 0:42 / /srv/a rw,nosuid,nodev - tmpfs tmpfs rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "mount_id"),
+    [
+        ("/srv/a", 42),  # mounted over: the last mount on a point is the one seen
+        ("/srv/a/x/y", 42),
+        ("/srv/ab/x", 41),  # a longer name is not a sub-directory
+        ("/srv/abc", 22),
+        ("/", 22),
+    ],
+)
+def test_containing_picks_the_longest_mount_point_above(path, mount_id):
+    """The mount a path lies on is the last-mounted one with the longest prefix at a `/`."""
+    entry = mountinfo.containing(path, mountinfo.parse(NESTED))
+    assert entry is not None and entry.mount_id == mount_id
