@@ -69,7 +69,7 @@ class Checker:
             with temp_mount(share, server, self._mounter, self._scratch) as root:
                 took = time.monotonic() - started
                 mounted = f"mounted {source.device} (-o {source.option_string}) in {took:.2f}s"
-                return [Finding(OK, subject, mounted), *self._access(subject, root)]
+                return [Finding(OK, subject, mounted), *self._access(subject, root, share.name)]
         except (MountFailed, OperationTimeout) as exc:
             return [Finding(FAIL, subject, f"{exc}; check the server, its exports and firewall")]
 
@@ -82,12 +82,13 @@ class Checker:
         if not is_dir:
             fix = "mount the export there first (fstab or autofs), or fix `path`"
             return [Finding(FAIL, subject, f"{share.path} is not a directory; {fix}")]
-        return self._access(subject, Path(share.path))
+        return self._access(subject, Path(share.path), share.name)
 
-    def _access(self, subject: str, root: Path) -> list[Finding]:
+    def _access(self, subject: str, root: Path, share: str) -> list[Finding]:
         try:
             access = timed(lambda: probe_access(root), self._timeout, f"writing in {root}")
-            count = len(timed(ShareCatalog(root).names, self._timeout, f"listing {root}"))
+            names = ShareCatalog(root, share).names
+            count = len(timed(names, self._timeout, f"listing {root}"))
         except OperationTimeout as exc:
             return [Finding(FAIL, subject, str(exc))]
         except OSError as exc:
