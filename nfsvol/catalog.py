@@ -8,24 +8,29 @@ nothing here can collide with a volume):
     <root>/.nfsvol/archive/<name>-<ts>/  volumes removed with on_remove=archive
     <root>/.nfsvol/trash/                volumes being deleted
 
-Every operation works relative to a directory descriptor of the root and
-never follows a symlink, so a link planted by a container cannot steer
-nfsvol outside the share.
+Every operation goes through nfsvol.sharefs: relative to descriptors,
+never following a symlink, files size-capped. A record counts only if its
+name is a volume name equal to its file name and its share is the share
+being read (nfsvol.validate.record_problem); anything else is skipped and
+logged, never trusted and never fatal to a listing.
 """
 
-import contextlib
 import os
-import shutil
 import stat
-from collections.abc import Iterator
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nfsvol import fsutil
-from nfsvol.errors import UnsafePath
+from nfsvol import sharefs
+from nfsvol.errors import NfsvolError
+from nfsvol.sharefs import BadShareFile, ShareFS
+from nfsvol.validate import is_name, record_problem
 
 META_DIR = ".nfsvol"
+VOLUMES = (META_DIR, "volumes")
+TRASH = (META_DIR, "trash")
 
 
 @dataclass(frozen=True)
@@ -54,95 +59,102 @@ class VolumeRecord:
         )
 
 
-@contextlib.contextmanager
-def _dir_fd(path: str | Path, dir_fd: int | None = None) -> Iterator[int]:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _meta_fd(root: int, area: str) -> Iterator[int]:
-    with _dir_fd(META_DIR, root) as meta, _dir_fd(area, meta) as fd:
-        yield fd
-
-
 class ShareCatalog:
     """The volumes on one share, reached through its root directory."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, share: str) -> None:
         self.root = Path(root)
-        self._volumes = self.root / META_DIR / "volumes"
+        self.share = share  # records naming another share are not ours to trust
+        self.fs = ShareFS(root)
 
     def ensure_layout(self) -> None:
         """Create the metadata folders (idempotent, never through a link)."""
-        with _dir_fd(self.root) as root:
-            _mkdir_at(root, META_DIR)
-            with _dir_fd(META_DIR, root) as meta:
-                for area in ("volumes", "archive", "trash"):
-                    _mkdir_at(meta, area)
+        for area in ("volumes", "archive", "trash"):
+            with self.fs.dir((META_DIR, area), create=True):
+                pass
 
     def names(self) -> list[str]:
-        """Names of every volume with metadata on the share."""
-        try:
-            entries = os.listdir(self._volumes)
-        except FileNotFoundError:
-            return []
-        return [e[:-5] for e in entries if e.endswith(".json") and not e.startswith(".")]
+        """Names of every volume with metadata on the share (file names that are volume names)."""
+        found = []
+        for entry in self.fs.listdir(VOLUMES):
+            if entry.startswith(".") or not entry.endswith(".json"):
+                continue  # temporary files of a write in flight
+            if is_name(entry[:-5]):
+                found.append(entry[:-5])
+            else:
+                sharefs.skipped(f"{self.root}/{META_DIR}/volumes/{entry}", "not a volume name")
+        return found
 
     def read(self, name: str) -> VolumeRecord | None:
-        """The volume's metadata, or None if the share has no such volume."""
-        data = fsutil.read_json(self._volumes / f"{name}.json")
-        return None if data is None else VolumeRecord.from_json(data)
+        """The volume's metadata; None if absent or unusable (then logged)."""
+        if not is_name(name):
+            return None
+        file = f"{name}.json"
+        try:
+            data = self.fs.read_json(VOLUMES, file)
+        except BadShareFile as exc:
+            self._skip(file, str(exc))
+            return None
+        if data is None:
+            return None
+        problem = record_problem(data, file, self.share)
+        if problem:
+            self._skip(file, problem)
+            return None
+        return VolumeRecord.from_json(data)
+
+    def _skip(self, file: str, why: str) -> None:
+        sharefs.skipped(f"{self.root}/{META_DIR}/volumes/{file}", why)
 
     def add(self, record: VolumeRecord) -> VolumeRecord:
         """Record a volume unless one exists; return whichever record won."""
-        if fsutil.create_json(self._volumes / f"{record.name}.json", record.to_json()):
+        if self.fs.create_json(VOLUMES, f"{record.name}.json", record.to_json()):
             return record
         existing = self.read(record.name)
-        return existing if existing is not None else self.add(record)
+        if existing is not None:
+            return existing
+        # What is there is unusable (see read): replace it with ours.
+        self.fs.write_json(VOLUMES, f"{record.name}.json", record.to_json())
+        return record
 
     def forget(self, name: str) -> None:
         """Drop the metadata, leaving any data in place."""
-        fsutil.remove_file(self._volumes / f"{name}.json")
+        self.fs.remove(VOLUMES, f"{name}.json")
 
     def make_dir(self, name: str, uid: int | None, gid: int | None, mode: int | None) -> bool:
-        """Create the volume's directory, or accept an existing real one; True if created."""
-        with _dir_fd(self.root) as root:
-            created = _mkdir_at(root, name, 0o755 if mode is None else mode)
-            if not created:
-                return False
+        """Create the volume's directory, or take over an existing real one; True if created.
+
+        Either way the directory ends with the requested owner and mode: a
+        Create that answers success has done what it was asked.
+        """
+        with self.fs.dir(()) as root:
+            created = sharefs.mkdir_at(root, name, 0o755 if mode is None else mode)
             try:
-                with _dir_fd(name, root) as vol:
-                    if mode is not None:
-                        os.chmod(vol, mode)  # mkdir's mode is filtered by the umask
-                    if uid is not None or gid is not None:
-                        os.chown(vol, -1 if uid is None else uid, -1 if gid is None else gid)
+                vol = sharefs.open_dir(name, root)
+                try:
+                    _set_owner(vol, uid, gid, mode)
+                finally:
+                    os.close(vol)
             except OSError as exc:
-                os.rmdir(name, dir_fd=root)  # a failed Create leaves nothing behind
+                if created:
+                    os.rmdir(name, dir_fd=root)  # a failed Create leaves nothing behind
                 exc.filename = str(self.root / name)  # not the fd it failed on
                 raise
-        return True
+        return created
 
     def drop_empty_dir(self, name: str) -> None:
         """Remove the volume's directory if it is empty (undoing make_dir)."""
-        with _dir_fd(self.root) as root, contextlib.suppress(OSError):
-            os.rmdir(name, dir_fd=root)
+        self.fs.rmdir((), name)
 
     def has_dir(self, name: str) -> bool:
         """True if the volume's directory is a real directory, not a link."""
-        try:
-            st = os.lstat(self.root / name)
-        except FileNotFoundError:
-            return False
-        return stat.S_ISDIR(st.st_mode)
+        st = self.fs.lstat((), name)
+        return st is not None and stat.S_ISDIR(st.st_mode)
 
     def move_aside(self, name: str, area: str, stamp: str) -> str | None:
         """Rename the volume's directory into .nfsvol/<area>; None if absent."""
         target = f"{name}-{stamp}"
-        with _dir_fd(self.root) as root, _meta_fd(root, area) as dest:
+        with self.fs.dir(()) as root, self.fs.dir((META_DIR, area)) as dest:
             try:
                 st = os.stat(name, dir_fd=root, follow_symlinks=False)
             except FileNotFoundError:
@@ -154,22 +166,71 @@ class ShareCatalog:
             os.rename(name, target, src_dir_fd=root, dst_dir_fd=dest)
         return target
 
-    def purge_trash(self, entry: str) -> None:
-        """Delete a trashed tree without following any link inside it."""
-        with _dir_fd(self.root) as root, _meta_fd(root, "trash") as trash:
-            shutil.rmtree(entry, dir_fd=trash)
+    def purge_trash(self, budget: float) -> bool:
+        """Delete what is in .nfsvol/trash for up to `budget` seconds; True if it is empty.
+
+        Call it without the share's lock: a huge tree takes long, and trash
+        is nobody's name any more. Any failure leaves the rest for a later call.
+        """
+        deadline, clean = time.monotonic() + budget, True
+        with self.fs.dir(TRASH) as trash:
+            for entry in os.listdir(trash):
+                try:
+                    sharefs.purge(trash, entry, deadline)
+                except sharefs.Deadline:
+                    return False
+                except (OSError, NfsvolError) as exc:  # e.g. a folder root cannot write
+                    sharefs.skipped(f"{self.root}/{META_DIR}/trash/{entry}", f"not deleted: {exc}")
+                    clean = False
+        return clean
+
+    def trash_entries(self) -> list[str]:
+        """What waits in .nfsvol/trash to be deleted."""
+        return self.fs.listdir(TRASH)
 
 
-def _mkdir_at(dir_fd: int, name: str, mode: int = 0o755) -> bool:
-    """mkdir relative to `dir_fd`; False if a real directory already exists."""
-    try:
-        os.mkdir(name, mode, dir_fd=dir_fd)
-        return True
-    except FileExistsError:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if not stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(
-                f"{name!r} on the share is a symlink or file, not a directory; "
-                "an operator must inspect and remove it"
-            ) from None
-        return False
+def _set_owner(fd: int, uid: int | None, gid: int | None, mode: int | None) -> None:
+    """fchown/fchmod on a descriptor: never through a link, whatever is planted."""
+    if uid is not None or gid is not None:
+        os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+    if mode is not None:
+        os.fchmod(fd, mode)  # after chown, which clears setgid; mkdir's mode met the umask
+
+
+class TrashKeeper:
+    """Which shares may hold trash to delete, and the deleting, outside any lock.
+
+    Remove only renames a volume's data into .nfsvol/trash under the share's
+    lock; the tree is deleted afterwards, a time budget at a time, by the
+    Remove itself and then by the janitor until it is gone. A sync that sees
+    trash (left by a crash, a restart or another host) marks the share too.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[str] = set()
+        self._guard = threading.Lock()
+
+    def mark(self, share: str) -> None:
+        """The share's trash may hold something."""
+        with self._guard:
+            self._pending.add(share)
+
+    def forget(self, share: str) -> None:
+        """Stop retrying the share until it is marked again."""
+        with self._guard:
+            self._pending.discard(share)
+
+    def pending(self) -> list[str]:
+        """Shares whose trash is not known to be empty."""
+        with self._guard:
+            return sorted(self._pending)
+
+    def empty(self, catalog: ShareCatalog, budget: float) -> None:
+        """Delete the share's trash for up to `budget` seconds; unmark it once empty."""
+        try:
+            done = catalog.purge_trash(budget)
+        except (OSError, NfsvolError) as exc:  # e.g. no trash folder, or a link there
+            sharefs.skipped(f"{catalog.root}/{META_DIR}/trash", f"not emptied: {exc}")
+            done = True  # the next sync marks it again if anything is there
+        if done:
+            self.forget(catalog.share)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nfsvol.attempt import Abandoned, Attempt, bounded
-from nfsvol.catalog import ShareCatalog, VolumeRecord
+from nfsvol.catalog import ShareCatalog, TrashKeeper, VolumeRecord
 from nfsvol.config import Config, Share
 from nfsvol.dockerd import ACTIVATION_TAG, UNSEEN, Caller, new_activation, tagged_process
 from nfsvol.errors import (
@@ -43,6 +43,10 @@ from nfsvol.state import HostState
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
 
 Clock = Callable[[], datetime]
+# Seconds of trash deletion a Remove does before answering, and each janitor
+# tick after it: a huge tree never holds up Docker or the share's lock.
+PURGE_IN_REMOVE = 1.0
+PURGE_PER_TICK = 2.0
 T = TypeVar("T")
 log = logging.getLogger("nfsvol.driver")
 
@@ -113,6 +117,7 @@ class Driver:
         # cost each of those `docker run`s the share's whole budget.
         self._unreachable: dict[str, tuple[float, str]] = {}
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
+        self._trash = TrashKeeper()
         # Its own thread: an unmount or probe stuck on a server must never
         # delay a renewal or a fence past the lease's deadline.
         self._keeper = Janitor(self._keep_leases, self._grace() / 2, enabled=background)
@@ -154,6 +159,17 @@ class Driver:
         share = self.config.share(record.share)
         self._bounded(share, "Remove", lambda _: self._remove(share, name))
         log.info("removed volume %s (%s)", name, share.on_remove)
+        self._trash.mark(share.name)
+        self._empty_trash(share, PURGE_IN_REMOVE)
+
+    def _empty_trash(self, share: Share, budget: float) -> None:
+        """Delete trashed trees without the share's lock; the janitor retries what is left."""
+        if share.type == "nfs" and self._state.mount_record(share.name) is None:
+            self._trash.forget(share.name)  # unseen; the next sync while mounted looks again
+            return
+        self._trash.empty(ShareCatalog(self._root(share), share.name), budget)
+        if share.name in self._trash.pending():
+            self._janitor.wake()
 
     def _remove(self, share: Share, name: str) -> None:
         with self._state.lock(share.name):
@@ -504,6 +520,9 @@ class Driver:
             if not self._state.users(share, name):
                 self._state.cache_drop(share, name)
         self._mirror_holders(share, LeaseStore(catalog.root))
+        if catalog.trash_entries():  # left by a crash, a restart or another host
+            self._trash.mark(share)
+            self._janitor.wake()
 
     def _mirror_holders(self, share: str, store: LeaseStore) -> None:
         leased = store.volumes()
@@ -539,7 +558,7 @@ class Driver:
         mounted_here = self._ensure_reachable(share)
         succeeded = False
         try:
-            yield ShareCatalog(self._root(share))
+            yield ShareCatalog(self._root(share), share.name)
             succeeded = True
         except OSError as exc:
             hint = _FIXES.get(exc.errno or 0, _FIX_OTHER)
@@ -627,7 +646,10 @@ class Driver:
         self.reclaim_leaked()
         self.release_idle()
         mounted = self.check_health()
-        return self.config.janitor_interval if self.idle_shares() or mounted else None
+        for name in self._trash.pending():
+            self._empty_trash(self.config.share(name), PURGE_PER_TICK)
+        busy = self.idle_shares() or mounted or self._trash.pending()
+        return self.config.janitor_interval if busy else None
 
     def idle_shares(self) -> list[str]:
         """Shares left mounted with nobody holding them."""
@@ -1014,9 +1036,7 @@ class Driver:
             return
         stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         area = "archive" if share.on_remove == "archive" else "trash"
-        moved = catalog.move_aside(name, area, stamp)
-        if moved and area == "trash":
-            catalog.purge_trash(moved)
+        catalog.move_aside(name, area, stamp)  # deleted later, outside the lock: see remove
 
     def _mountpoint(self, record: VolumeRecord, users: Mapping[str, int]) -> str:
         share = self.config.share(record.share)

@@ -11,22 +11,27 @@ it has watched the same token for ttl + grace on its own clock (see
 `Watch`). Single-host takeovers create owner.<gen+1> exclusively (a link,
 atomic on NFS), so of two hosts racing for an expired lease exactly one
 wins, and a former owner learns it lost by finding a higher generation.
+
+Every file here may be planted or damaged by any host or the server: each
+lease is schema-checked (nfsvol.validate.lease_problem) and skipped if bad,
+and owner generations above OWNER_GEN_MAX are ignored (see nfsvol.validate).
 """
 
 import contextlib
-import os
-import re
 import secrets
-from collections.abc import Iterator
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nfsvol import fsutil
+from nfsvol import sharefs
 from nfsvol.catalog import META_DIR
+from nfsvol.errors import UnsafePath
+from nfsvol.sharefs import BadShareFile, ShareFS
+from nfsvol.validate import is_name, lease_problem, owner_generation
 
 LOST = "lost"  # the token this host records for a lease it no longer holds
-_OWNER_RE = re.compile(r"owner\.([0-9]{1,12})\.json")
+LEASES = (META_DIR, "leases")
 
 
 @dataclass(frozen=True)
@@ -69,54 +74,63 @@ def new_token() -> str:
 
 
 class LeaseStore:
-    """The leases of every volume on one share, reached through its root."""
+    """The leases of every volume on one share, reached through its root.
+
+    Reads skip (and log) any file that fails nfsvol.validate.lease_problem.
+    A link or file where a lease folder belongs is never followed: writes
+    replace it with a real folder (leases are nfsvol's own, nothing is lost),
+    reads see no leases.
+    """
 
     def __init__(self, root: str | Path) -> None:
-        self._leases = Path(root) / META_DIR / "leases"
+        self.fs = ShareFS(root)
 
     def holders(self, volume: str, known: Lease | None = None) -> list[Lease]:
-        """Every host's lease on the volume; of owner files only the newest counts.
+        """Every host's lease on the volume; of owner files only the newest valid one counts.
 
         `known` is a lease this host has just written: taken as is, not read
         back (on NFS each read is an open, a read and a close on the wire).
         """
-        folder = self._leases / volume
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return []
-        owners = sorted((int(m[1]), n) for n in names if (m := _OWNER_RE.fullmatch(n)))
+        names = self._names(volume)
         hosts = [n for n in names if n.endswith(".json") and not n.startswith(("owner.", "."))]
-        files = hosts + ([owners[-1][1]] if owners else [])
-        found = (
-            known if known and n == known.file else self._read(folder / n) for n in sorted(files)
-        )
-        return [lease for lease in found if lease is not None]
+        found = [self._read(volume, n, known) for n in sorted(hosts)]
+        leases = [lease for lease in found if lease is not None] + self._owner(volume, names, known)
+        return sorted(leases, key=lambda lease: lease.file)
+
+    def _owner(self, volume: str, names: list[str], known: Lease | None) -> list[Lease]:
+        """The newest owner file that holds a valid lease, as a list of zero or one."""
+        for _, name in sorted(_owner_files(names), reverse=True):
+            lease = self._read(volume, name, known)
+            if lease is not None:
+                return [lease]
+        return []
 
     def volumes(self) -> list[str]:
-        """Volumes with any lease file, held or left behind."""
-        try:
-            return [n for n in os.listdir(self._leases) if not n.startswith(".")]
-        except FileNotFoundError:
-            return []
+        """Volumes with any lease folder, held or left behind."""
+        return [n for n in self._list(LEASES) if is_name(n)]
 
     def hold(self, volume: str, lease: Lease) -> Lease:
         """Record (or renew) a shared-access lease under the host's own file."""
         placed = Lease(**{**asdict(lease), "file": f"{lease.host}.json"})
-        fsutil.write_json(self._folder(volume) / placed.file, placed.to_json())
+        self._write(volume, placed)
         return placed
 
     def claim(self, volume: str, lease: Lease, current: Lease | None) -> Lease | None:
         """Become the single-host owner after `current` (None: nobody owns it yet).
 
-        Returns our lease, or None if another host claimed it first.
+        Returns our lease, or None if another host claimed it first. The new
+        generation is always current + 1, so of racers that read the same
+        owner exactly one creates the file. A junk owner file at that
+        generation makes claims fail (the caller says "retry") until an
+        operator removes it: safer than two owners.
         """
         gen = _generation(current.file) + 1 if current else 1
         placed = Lease(**{**asdict(lease), "file": f"owner.{gen}.json"})
-        if not fsutil.create_json(self._folder(volume) / placed.file, placed.to_json()):
+        self._folder(volume)
+        if not self.fs.create_json((*LEASES, volume), placed.file, placed.to_json()):
             return None
         if current is not None:  # ours is newer: the old file only confuses readers
-            fsutil.remove_file(self._leases / volume / current.file)
+            self.fs.remove((*LEASES, volume), current.file)
         return placed
 
     def renew(self, volume: str, lease: Lease, when: str) -> Lease | None:
@@ -130,54 +144,87 @@ class LeaseStore:
             if newest is None or newest.file != lease.file or newest.host != lease.host:
                 return None
         renewed = lease.renewed_now(when)
-        fsutil.write_json(self._leases / volume / lease.file, renewed.to_json())
+        self._write(volume, renewed)
         return renewed
 
     def release(self, volume: str, lease: Lease) -> None:
         """Drop our lease (an owner file only if it is still ours)."""
-        path = self._leases / volume / lease.file
         # Only its host writes a <host>.json, so only an owner file needs a look.
-        if not lease.file.startswith("owner.") or self._still_held_by(path, lease.host):
-            fsutil.remove_file(path)
-        with contextlib.suppress(OSError):  # left for the next holder if not empty
-            os.rmdir(self._leases / volume)
+        if not lease.file.startswith("owner.") or self._still_held_by(volume, lease):
+            with contextlib.suppress(UnsafePath):  # no folder: nothing of ours to drop
+                self.fs.remove((*LEASES, volume), lease.file)
+        with contextlib.suppress(UnsafePath):  # left for the next holder if not empty
+            self.fs.rmdir(LEASES, volume)
 
     def drop(self, volume: str) -> None:
-        """Forget every lease of a removed volume."""
-        folder = self._leases / volume
-        for name in _listdir(folder):
-            fsutil.remove_file(folder / name)
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
-
-    def _still_held_by(self, path: Path, host: str) -> bool:
-        current = self._read(path)
-        return current is not None and current.host == host
-
-    def _folder(self, volume: str) -> Path:
-        folder = self._leases / volume
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    @staticmethod
-    def _read(path: Path) -> Lease | None:
+        """Forget every lease of a removed volume (a planted link: only the link)."""
         try:
-            data = fsutil.read_json(path)
-        except (ValueError, OSError):
-            return None  # torn or vanished mid-read: the next look sees it whole
-        return None if data is None else Lease.from_json(data, path.name)
+            for name in self.fs.listdir((*LEASES, volume)):
+                self.fs.remove((*LEASES, volume), name)
+            self.fs.rmdir(LEASES, volume)
+        except UnsafePath:
+            self._unlink_odd(volume)
+
+    def _still_held_by(self, volume: str, lease: Lease) -> bool:
+        current = self._read(volume, lease.file)
+        return current is not None and current.host == lease.host
+
+    def _write(self, volume: str, lease: Lease) -> None:
+        self._folder(volume)
+        self.fs.write_json((*LEASES, volume), lease.file, lease.to_json())
+
+    def _folder(self, volume: str) -> None:
+        """Make sure leases/<volume> is a real folder, replacing a planted link or file."""
+        for _ in range(2):
+            try:
+                with self.fs.dir((*LEASES, volume), create=True):
+                    return
+            except UnsafePath:
+                self._unlink_odd(volume)
+        with self.fs.dir((*LEASES, volume), create=True):  # raises if it keeps coming back
+            return
+
+    def _unlink_odd(self, volume: str) -> None:
+        """Unlink whatever non-folder sits at .nfsvol/leases or leases/<volume>."""
+        for parts, name in ((META_DIR,), "leases"), (LEASES, volume):
+            st = self.fs.lstat(parts, name)
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                sharefs.skipped(f"{self.fs.root}/{'/'.join(parts)}/{name}", "not a folder: removed")
+                self.fs.remove(parts, name)
+
+    def _names(self, volume: str) -> list[str]:
+        return self._list((*LEASES, volume)) if is_name(volume) else []
+
+    def _list(self, parts: tuple[str, ...]) -> list[str]:
+        try:
+            return self.fs.listdir(parts)
+        except UnsafePath as exc:
+            sharefs.skipped(f"{self.fs.root}/{'/'.join(parts)}", str(exc))
+            return []
+
+    def _read(self, volume: str, file: str, known: Lease | None = None) -> Lease | None:
+        if known is not None and known.file == file:
+            return known
+        where = f"{self.fs.root}/{'/'.join(LEASES)}/{volume}/{file}"
+        try:
+            data = self.fs.read_json((*LEASES, volume), file)
+        except (BadShareFile, UnsafePath, OSError) as exc:
+            sharefs.skipped(where, str(exc))  # OSError: vanished or torn mid-read
+            return None
+        problem = None if data is None else lease_problem(data, file)
+        if problem:
+            sharefs.skipped(where, problem)
+        return None if data is None or problem else Lease.from_json(data, file)
+
+
+def _owner_files(names: list[str]) -> list[tuple[int, str]]:
+    """(generation, file) of each sane owner file; absurd generations are ignored."""
+    found = [(owner_generation(n), n) for n in names]
+    return [(gen, n) for gen, n in found if gen is not None]
 
 
 def _generation(file: str) -> int:
-    match = _OWNER_RE.fullmatch(file)
-    return int(match[1]) if match else 0
-
-
-def _listdir(folder: Path) -> Iterator[str]:
-    try:
-        yield from os.listdir(folder)
-    except FileNotFoundError:
-        return
+    return owner_generation(file) or 0
 
 
 @dataclass

@@ -60,6 +60,15 @@ def check_name(name: object) -> str:
     return name
 
 
+def is_name(name: object) -> bool:
+    """True if check_name accepts `name`: for names read from a share, never trusted."""
+    try:
+        check_name(name)
+    except InvalidName:
+        return False
+    return True
+
+
 def check_new_name(name: object) -> str:
     """check_name, plus Docker's minimum length for a volume made now.
 
@@ -199,3 +208,74 @@ def check_nfs_option(option: str) -> str:
     raise InvalidOption(
         f"NFS option {option!r} is not allowed; allowed options are: {', '.join(allowed)}"
     )
+
+
+# What nfsvol reads back from a share: written by the least trusted party
+# (any host, the server, a container with a link), so checked field by field.
+# Each returns what is wrong, or None: the caller skips the file and logs it.
+
+TEXT_MAX = 1024  # timestamps, host names and tokens are far shorter
+LEASE_TTL_MAX = 86_400.0  # a day; a planted 1e308 would hold a volume forever
+# Owner generations grow by one per takeover: a billion is a takeover a
+# second for 31 years. A planted owner.999999999999.json is ignored rather
+# than trusted, or the next claim (owner.1000000000000) would match nothing.
+OWNER_GEN_MAX = 10**9
+_OWNER_FILE_RE = re.compile(r"owner\.([1-9][0-9]{0,9})\.json")
+
+
+def record_problem(data: object, file_name: str, share: str) -> str | None:
+    """Why a volume record read from `file_name` on `share` is unusable, or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    name = data.get("name")
+    if not is_name(name):
+        return f"name {shown(name)} is not a volume name"
+    if file_name != f"{name}.json":
+        return f"name {shown(name)} does not match its file name"
+    if data.get("share") != share:
+        return f"share {shown(data.get('share'))} is not {share!r}"
+    return _text_problem(data, ("created_at",), ("created_by",)) or _options_problem(data)
+
+
+def _text_problem(data: Mapping[str, object], required: tuple[str, ...],
+                  optional: tuple[str, ...] = ()) -> str | None:  # fmt: skip
+    for key in required + optional:
+        value = data.get(key, None if key in required else "")
+        if not isinstance(value, str) or len(value) > TEXT_MAX:
+            return f"{key} {shown(value)} is not a short string"
+    return None
+
+
+def _options_problem(data: Mapping[str, object]) -> str | None:
+    options = data.get("options", {})
+    if not isinstance(options, dict):
+        return f"options {shown(options)} is not an object"
+    for key, value in options.items():
+        if key not in VOLUME_OPTIONS or not isinstance(value, str) or len(value) > TEXT_MAX:
+            return f"option {shown(key)}={shown(value)} is not a volume option"
+    return None
+
+
+def lease_problem(data: object, file_name: str) -> str | None:
+    """Why a lease read from `file_name` is unusable, or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    problem = _text_problem(data, ("host", "since", "renewed", "token"))
+    if problem:
+        return problem
+    ttl = data.get("ttl")
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= LEASE_TTL_MAX:
+        return f"ttl {shown(ttl)} is not a number of seconds up to {LEASE_TTL_MAX:g}"
+    if not data["host"] or not data["token"]:
+        return "host or token is empty"
+    if owner_generation(file_name) is None and file_name != f"{data['host']}.json":
+        return f"host {shown(data['host'])} does not match its file name"
+    return None
+
+
+def owner_generation(file_name: str) -> int | None:
+    """The generation of an owner.<gen>.json file, None if it is not a sane one."""
+    match = _OWNER_FILE_RE.fullmatch(file_name)
+    if match is None or int(match[1]) > OWNER_GEN_MAX:
+        return None
+    return int(match[1])

@@ -70,7 +70,7 @@ class Checker:
             with temp_mount(share, server, self._mounter, self._scratch) as root:
                 took = time.monotonic() - started
                 mounted = f"mounted {source.device} (-o {source.option_string}) in {took:.2f}s"
-                return [Finding(OK, subject, mounted), *self._access(subject, root)]
+                return [Finding(OK, subject, mounted), *self._access(subject, root, share.name)]
         except (MountFailed, OperationTimeout) as exc:
             return [Finding(FAIL, subject, f"{exc}; check the server, its exports and firewall")]
 
@@ -85,12 +85,13 @@ class Checker:
             return [Finding(FAIL, subject, f"{share.path} is not a directory; {fix}")]
         hazard = unprotected(share)
         found = [Finding(FAIL, subject, hazard)] if hazard else []
-        return found + self._access(subject, Path(share.path))
+        return found + self._access(subject, Path(share.path), share.name)
 
-    def _access(self, subject: str, root: Path) -> list[Finding]:
+    def _access(self, subject: str, root: Path, share: str) -> list[Finding]:
         try:
             access = timed(lambda: probe_access(root), self._timeout, f"writing in {root}")
-            count = len(timed(ShareCatalog(root).names, self._timeout, f"listing {root}"))
+            names = ShareCatalog(root, share).names
+            count = len(timed(names, self._timeout, f"listing {root}"))
         except OperationTimeout as exc:
             return [Finding(FAIL, subject, str(exc))]
         except OSError as exc:

@@ -162,7 +162,7 @@ class Doctor:
         return issues
 
     def _catalog(self, share: Share, root: Path) -> list[Issue]:
-        catalog = ShareCatalog(root)
+        catalog = ShareCatalog(root, share.name)
         meta = set(timed(catalog.names, self._timeout, f"share {share.name}"))
         dirs = set(timed(lambda: volume_dirs(root, _is_volume), self._timeout, str(root)))
         issues = [_orphan_dir(share, name) for name in sorted(dirs - meta)]
@@ -230,7 +230,7 @@ class Doctor:
 
     def _rebuild_cache(self, share: Share) -> list[str]:
         with share_root(share, self._mounter, self._scratch) as root:
-            catalog = ShareCatalog(root)
+            catalog = ShareCatalog(root, share.name)
             records = [catalog.read(n) for n in catalog.names()]
         for name in self._state.cached_names(share.name):
             self._state.cache_drop(share.name, name)

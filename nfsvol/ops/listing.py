@@ -88,7 +88,7 @@ class Lister:
 
     def _share(self, share: Share, sizes: bool) -> list[Listed]:
         with share_root(share, self._mounter, self._scratch) as root:
-            catalog = ShareCatalog(root)
+            catalog = ShareCatalog(root, share.name)
             names = sorted(timed(catalog.names, self._timeout, f"share {share.name}"))
             records = [timed(functools.partial(catalog.read, n), self._timeout, n) for n in names]
             leases = LeaseStore(root)

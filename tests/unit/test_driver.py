@@ -1,5 +1,6 @@
 """The driver against real state on disk, real bind mounts and fake servers."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -555,24 +556,24 @@ def test_share_refusals_are_typed_and_leave_nothing(world):
 def test_a_share_that_stops_answering_fails_in_time(world):
     """A call blocked on a mounted share errs within mount_timeout x (servers + 1).
 
-    A FIFO in place of a volume's metadata blocks open() the way a hard NFS
-    mount blocks every call while its server is down.
+    Another process holding the share's lock blocks every call the way a
+    hard NFS mount does while its server is down. (A FIFO planted on the
+    share no longer blocks anything: see nfsvol.sharefs.)
     """
     world.driver().create("held", None)
     world.driver().mount("held", "c0")  # keeps the share mounted
-    fifo = world.export / ".nfsvol" / "volumes" / "stuck.json"
-    os.mkfifo(fifo)
+    holder = os.open(world.tmp / "hosts" / "a" / "locks" / "main.lock", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
     driver = world.driver(mount_timeout=0.5)  # budget: 0.5 x (2 servers + 1)
     started = time.monotonic()
     with pytest.raises(OperationTimeout, match=r"Create on share 'main' got no answer .* 1.5s"):
         driver.create("stuck", None)
     assert 1.5 <= time.monotonic() - started < 3
     assert driver.get("held").status["users"] == ["c0"]  # state and cache still answer
-    # The blocked helper holds the share's lock: the next call errs in time too.
+    # The blocked helper waits for the share's lock: the next call errs in time too.
     with pytest.raises(OperationTimeout, match="Mount on share 'main'"):
         driver.mount("held", "c1")
-    os.close(os.open(fifo, os.O_WRONLY))  # the "server" answers: the helpers finish
-    os.unlink(fifo)
+    os.close(holder)  # the "server" answers: the helpers finish
     time.sleep(1)
     # Docker was told that Mount failed and will send no Unmount: it never took effect.
     assert driver.get("held").status["users"] == ["c0"]
