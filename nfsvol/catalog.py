@@ -208,6 +208,7 @@ class TrashKeeper:
 
     def __init__(self) -> None:
         self._pending: set[str] = set()
+        self._emptying: set[str] = set()  # one deleter per share, even one stuck on a server
         self._guard = threading.Lock()
 
     def mark(self, share: str) -> None:
@@ -227,10 +228,17 @@ class TrashKeeper:
 
     def empty(self, catalog: ShareCatalog, budget: float) -> None:
         """Delete the share's trash for up to `budget` seconds; unmark it once empty."""
+        with self._guard:
+            if catalog.share in self._emptying:
+                return
+            self._emptying.add(catalog.share)
         try:
             done = catalog.purge_trash(budget)
         except (OSError, NfsvolError) as exc:  # e.g. no trash folder, or a link there
             sharefs.skipped(f"{catalog.root}/{META_DIR}/trash", f"not emptied: {exc}")
             done = True  # the next sync marks it again if anything is there
+        finally:
+            with self._guard:
+                self._emptying.discard(catalog.share)
         if done:
             self.forget(catalog.share)

@@ -167,7 +167,14 @@ class Driver:
         if share.type == "nfs" and self._state.mount_record(share.name) is None:
             self._trash.forget(share.name)  # unseen; the next sync while mounted looks again
             return
-        self._trash.empty(ShareCatalog(self._root(share), share.name), budget)
+        catalog = ShareCatalog(self._root(share), share.name)
+        limit = budget + self.config.mount_timeout
+        try:
+            # Bounded like any other share work: a dead server must not hold
+            # up the Remove's answer, nor the janitor (it probes health too).
+            bounded(lambda _: self._trash.empty(catalog, budget), limit, f"trash on {share.name}")
+        except Abandoned:
+            log.warning("share %s: trash still being emptied after %gs", share.name, limit)
         if share.name in self._trash.pending():
             self._janitor.wake()
 
