@@ -91,12 +91,6 @@ def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | Non
 
     @app.post("/VolumeDriver.Get")
     def get() -> Response:
-        # dockerd asks every driver's Get about a name it does not know (each
-        # `docker run -v name:/d`, each anonymous volume) and counts any Err
-        # as "not mine" (moby volume/service/store.go, getVolume): then it
-        # creates a local volume of that name. No Err can stop that; only
-        # finding the volume in time can (Driver._find). The Err still says
-        # why, here and in dockerd's debug log; Mount and Path show theirs.
         volume = driver.get(_name(_body()))
         return _reply(
             {

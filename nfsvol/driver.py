@@ -9,12 +9,10 @@ import contextlib
 import errno
 import functools
 import logging
-import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +27,6 @@ from nfsvol.errors import (
     NfsvolError,
     OperationTimeout,
     ShareError,
-    ShareUnreachable,
     VolumeConflict,
     VolumeHeld,
     VolumeInUse,
@@ -112,10 +109,6 @@ class Driver:
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
-        # share -> (when, why) its last lookup failed: dockerd asks Get about
-        # every new local and anonymous volume, and a dead server must not
-        # cost each of those `docker run`s the share's whole budget.
-        self._unreachable: dict[str, tuple[float, str]] = {}
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         self._trash = TrashKeeper()
         # Its own thread: an unmount or probe stuck on a server must never
@@ -309,9 +302,8 @@ class Driver:
         """Read every share's catalog before serving, waiting at most `wait` seconds.
 
         A host whose cache is empty (first start, reboot, a managed plugin
-        reinstalled) would otherwise answer dockerd's first List from
-        nothing whenever a share takes longer than sync_wait to mount, and
-        read the share for each name Docker asks Get about.
+        reinstalled) would otherwise answer dockerd's first Get or List
+        from nothing whenever a share takes longer than sync_wait to mount.
         """
         # Shares another worker has just read are skipped; linger=False: a
         # restart leaves no share mounted that nobody holds.
@@ -347,8 +339,10 @@ class Driver:
     # Finding volumes.
 
     def _lookup(self, name: str) -> VolumeRecord | None:
-        # A hit costs no share I/O; a miss is looked up on the shares.
-        return self._cached(name) or self._find(name)
+        record = self._cached(name)
+        if record is None and self._refresh_stale():
+            record = self._cached(name)
+        return record
 
     def _require(self, name: str) -> VolumeRecord:
         check_name(name)
@@ -367,58 +361,6 @@ class Driver:
             if record is not None:
                 return record
         return None
-
-    def _find(self, name: str) -> VolumeRecord | None:
-        """Read the name's record on every share at once; None only if no share has it.
-
-        Never "no" from the cache alone: dockerd takes it as leave to create
-        a local volume of that name (see nfsvol.api). At once, so the wait
-        is one share's budget however many shares there are.
-        """
-        shares = list(self.config.shares.values())
-        with ThreadPoolExecutor(len(shares), thread_name_prefix="nfsvol-lookup") as pool:
-            outcomes = list(pool.map(functools.partial(self._find_on, name=name), shares))
-        found = [o for o in outcomes if isinstance(o, VolumeRecord)]
-        failed = [str(o) for o in outcomes if isinstance(o, NfsvolError)]
-        if failed and not found:
-            raise ShareUnreachable(
-                f"cannot tell whether volume {name!r} exists: " + "; ".join(failed)
-            )
-        return found[0] if found else None
-
-    def _find_on(self, share: Share, name: str) -> VolumeRecord | NfsvolError | None:
-        """The record read on `share`, None if it has none, or why it could not be read."""
-        failed = self._failed_lately(share)
-        if failed is not None:
-            return failed
-        work = functools.partial(self._read_record, share, name)
-        try:
-            record = self._bounded(share, "Lookup", work)
-        except NfsvolError as exc:
-            self._unreachable[share.name] = (self._now(), str(exc))
-            return exc
-        self._unreachable.pop(share.name, None)
-        return record
-
-    def _failed_lately(self, share: Share) -> ShareUnreachable | None:
-        """Why the share's last lookup failed, if that was less than its budget ago."""
-        when, why = self._unreachable.get(share.name, (-math.inf, ""))
-        ago, budget = self._now() - when, self._budget(share)
-        if ago >= budget:
-            return None
-        return ShareUnreachable(
-            f"share {share.name!r} could not be read {ago:.0f}s ago, and is not tried "
-            f"again for {budget:g}s after that: {why}"
-        )
-
-    def _read_record(self, share: Share, name: str, attempt: Attempt) -> VolumeRecord | None:
-        with self._state.lock(share.name):
-            attempt.wanted()  # Docker already has its answer: mount nothing for it
-            with self._access(share) as catalog:
-                record = catalog.read(name)  # one file: the name is all Docker asks about
-            if record is not None:
-                self._state.cache_put(record)
-        return record
 
     def _holding_share(self, name: str, mount_id: str) -> Share | None:
         # Found through this host's counts, not the catalog: a volume removed
@@ -447,7 +389,7 @@ class Driver:
         """
         if share.type == "path":
             return work(Attempt())
-        budget = self._budget(share)
+        budget = self.config.mount_timeout * (len(share.servers) + 1)
         if not self._share_slots.acquire(blocking=False):
             raise OperationTimeout(
                 f"{verb} on share {share.name!r} refused: {self._slot_count} calls are "
@@ -465,15 +407,13 @@ class Driver:
         finally:
             self._share_slots.release()
 
-    def _budget(self, share: Share) -> float:
-        # One mount attempt per server, plus one mount_timeout for the work itself.
-        return self.config.mount_timeout * (len(share.servers) + 1)
-
     # Keeping the catalog cache fresh without ever blocking on a server.
 
-    def _refresh_stale(self) -> None:
-        """Sync every share whose cache is older than catalog_ttl, waiting at most sync_wait."""
-        self._sync_shares(self._stale_shares(), self._sync_wait)
+    def _refresh_stale(self) -> bool:
+        """Sync every share whose cache is older than catalog_ttl; True if any ran."""
+        stale = self._stale_shares()
+        self._sync_shares(stale, self._sync_wait)
+        return bool(stale)
 
     def _stale_shares(self) -> list[Share]:
         return [share for share in self.config.shares.values() if self._is_stale(share)]
@@ -614,7 +554,6 @@ class Driver:
         raise MountFailed(
             f"share {share.name!r}: no server could be mounted, tried in order: "
             + "; ".join(failures)
-            + "; check them with `nfsvol check`, then retry"
         )
 
     def _remember_mount(self, share: Share, server: str) -> None:

@@ -80,7 +80,3 @@ class MountFailed(NfsvolError):
 
 class OperationTimeout(NfsvolError):
     """A mount, umount or probe of a server did not finish in its budget."""
-
-
-class ShareUnreachable(NfsvolError):
-    """A share could not be read to tell whether a volume the cache lacks is on it."""

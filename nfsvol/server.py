@@ -124,8 +124,8 @@ def _ending_helpers(helpers: SubprocessMounter) -> Callable[[object, Any], None]
     return hook
 
 
-# Threads per worker that never wait on a share: Get, List and Path of a
-# cached volume always find one, however many Mounts a dead server holds up.
+# Threads per worker that never wait on a share: Get, List and Path always
+# find one, however many Mounts a dead server holds up.
 FREE_THREADS = 4
 WARM_WAIT = 10.0  # seconds; dockerd gives a managed plugin's Activate 30 s
 

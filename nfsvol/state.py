@@ -163,7 +163,7 @@ class HostState:
         else:
             fsutil.write_json(path, error, durable=False)  # diagnostics: losing it is harmless
 
-    # Catalog cache: a local mirror so List, and Get of a known volume, never wait on a server.
+    # Catalog cache: a local mirror so Get/List never wait on a server.
 
     def cached(self, share: str, name: str) -> VolumeRecord | None:
         """The cached record of a volume on `share`, if any."""
