@@ -7,6 +7,12 @@ nothing here can collide with a volume):
     <root>/.nfsvol/volumes/<name>.json   its metadata
     <root>/.nfsvol/archive/<name>-<ts>/  volumes removed with on_remove=archive
     <root>/.nfsvol/trash/                volumes being deleted
+    <root>/.nfsvol/removing/<name>.json  a Remove in progress: which host, since when
+
+A Remove creates its marker exclusively before it looks for other hosts'
+leases, and a Mount writes its lease before it looks for a marker (see
+nfsvol.driver): of a Remove and a Mount racing on two hosts, at least one
+sees the other and fails, never both succeed.
 
 Every operation goes through nfsvol.sharefs: relative to descriptors,
 never following a symlink, files size-capped. A record counts only if its
@@ -26,11 +32,12 @@ from typing import Any
 from nfsvol import sharefs
 from nfsvol.errors import NfsvolError
 from nfsvol.sharefs import BadShareFile, ShareFS
-from nfsvol.validate import is_name, record_problem
+from nfsvol.validate import is_name, marker_problem, record_problem
 
 META_DIR = ".nfsvol"
 VOLUMES = (META_DIR, "volumes")
 TRASH = (META_DIR, "trash")
+REMOVING = (META_DIR, "removing")
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,19 @@ class VolumeRecord:
         )
 
 
+@dataclass(frozen=True)
+class RemoveMarker:
+    """A Remove in progress on some host, as written on the share."""
+
+    host: str
+    since: str  # the remover's clock: shown to people, never compared
+    token: str  # new for every Remove: what observers watch
+
+    def to_json(self) -> dict[str, Any]:
+        """The marker as stored."""
+        return asdict(self)
+
+
 class ShareCatalog:
     """The volumes on one share, reached through its root directory."""
 
@@ -69,7 +89,7 @@ class ShareCatalog:
 
     def ensure_layout(self) -> None:
         """Create the metadata folders (idempotent, never through a link)."""
-        for area in ("volumes", "archive", "trash"):
+        for area in ("volumes", "archive", "trash", "removing"):
             with self.fs.dir((META_DIR, area), create=True):
                 pass
 
@@ -120,6 +140,38 @@ class ShareCatalog:
     def forget(self, name: str) -> None:
         """Drop the metadata, leaving any data in place."""
         self.fs.remove(VOLUMES, f"{name}.json")
+
+    def mark_removing(self, name: str, marker: RemoveMarker) -> bool:
+        """Announce a Remove of the volume, exclusively; False if a marker is already there."""
+        return self.fs.create_json(REMOVING, f"{name}.json", marker.to_json())
+
+    def removing(self, name: str) -> RemoveMarker | None:
+        """The marker of a Remove in progress; None if absent or unusable (then logged)."""
+        file = f"{name}.json"
+        where = f"{self.root}/{META_DIR}/removing/{file}"
+        try:
+            data = self.fs.read_json(REMOVING, file) if is_name(name) else None
+        except (BadShareFile, NfsvolError, OSError) as exc:  # odd file, linked folder, torn
+            sharefs.skipped(where, str(exc))
+            return None
+        problem = None if data is None else marker_problem(data)
+        if problem:
+            sharefs.skipped(where, problem)
+        if data is None or problem:
+            return None
+        return RemoveMarker(host=data["host"], since=data["since"], token=data["token"])
+
+    def unmark_removing(self, name: str, marker: RemoveMarker | None) -> None:
+        """Delete the volume's marker if it is `marker`, or (None) if it is unusable.
+
+        Never a marker this call did not see: another host's Remove may
+        have announced itself meanwhile.
+        """
+        file = f"{name}.json"
+        if marker is None and self.fs.lstat(REMOVING, file) is None:
+            return
+        if self.removing(name) == marker:
+            self.fs.remove(REMOVING, file)
 
     def make_dir(self, name: str, uid: int | None, gid: int | None, mode: int | None) -> bool:
         """Create the volume's directory, or take over an existing real one; True if created.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nfsvol.attempt import Abandoned, Attempt, bounded
-from nfsvol.catalog import ShareCatalog, TrashKeeper, VolumeRecord
+from nfsvol.catalog import RemoveMarker, ShareCatalog, TrashKeeper, VolumeRecord
 from nfsvol.config import Config, Share
 from nfsvol.dockerd import ACTIVATION_TAG, UNSEEN, Caller, new_activation, tagged_process
 from nfsvol.errors import (
@@ -76,6 +76,7 @@ def rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_MARKER_WATCH = "@removing"  # among a volume's watches; no lease file starts with "@"
 FENCE_AT = 0.75  # of a single-host lease: give up renewing, fence by its end
 
 
@@ -176,9 +177,16 @@ class Driver:
             self._refuse_in_use(share.name, name)
             with self._access(share) as catalog:
                 catalog.ensure_layout()
-                self._refuse_held_elsewhere(share, catalog.root, name)
-                self._dispose(share, catalog, name)
-                LeaseStore(catalog.root).drop(name)
+                # Marker first, then the look for holders: a Mount on another
+                # host writes its lease first, then looks for the marker (see
+                # _mount_locked), so of the two racing one sees the other.
+                marker = self._mark_removing(share, catalog, name)
+                try:
+                    self._refuse_held_elsewhere(share, catalog.root, name)
+                    self._dispose(share, catalog, name)
+                    LeaseStore(catalog.root).drop(name)
+                finally:
+                    self._unmark_quietly(catalog, name, marker)
             self._state.cache_drop(share.name, name)
             self._state.set_last_error(share.name, name, None)
 
@@ -207,11 +215,20 @@ class Driver:
         name = record.name
         share = self.config.share(record.share)
         with self._access(share, linger=False) as catalog:
-            self._check_on_share(share, catalog, name)
             self._drop_leaked(share, name)  # e.g. this very ID, restarted by a new dockerd
             users, by = self._state.mounts(share.name, name)
             self._refuse_lost(share, name)
+            # Lease first, then the look for a Remove (whose marker comes
+            # before its look for leases): see _remove. With users here the
+            # lease is already on the share.
             lease = None if users else self._take_lease(share, catalog.root, record)
+            try:
+                self._refuse_removing(share, catalog, name)
+                self._check_on_share(share, catalog, name)
+            except NfsvolError:
+                if lease is not None:
+                    self._release_quietly_now(catalog.root, name, lease)
+                raise
             # Read before the commit: after it, nothing may wait on the server.
             holders = LeaseStore(catalog.root).holders(name, known=lease) if lease else []
             try:
@@ -729,6 +746,88 @@ class Driver:
         for lease in LeaseStore(root).holders(name):
             if lease.host != self._host.name:
                 self._refuse_live(share, name, lease, "Remove")
+
+    # Removes announced on the share (see nfsvol.catalog.RemoveMarker).
+
+    def _marker_bound(self, share: Share) -> float:
+        # A live Remove keeps its marker for at most its budget (one
+        # mount_timeout per server, plus one); twice that, and never less
+        # than a lease, before a marker is taken for a crash's leftover.
+        budget = self.config.mount_timeout * (len(share.servers) + 1)
+        return max(self.config.lease_ttl, 2 * budget)
+
+    def _marker_wait(self, share: Share, name: str, marker: RemoveMarker) -> float:
+        """Seconds until `marker` counts as left by a crash; 0 once it does.
+
+        Judged like a lease: by how long this host has watched the same
+        token on its own clock, never by the remover's clock.
+        """
+        watches, now = self._state.watches(share.name, name), self._now()
+        watch = watches.get(_MARKER_WATCH)
+        if watch is None or watch.token != marker.token:
+            watch = watches[_MARKER_WATCH] = Watch(marker.token, now)
+            self._state.set_watches(share.name, name, watches)
+        return max(0.0, watch.first_seen + self._marker_bound(share) - now)
+
+    def _live_marker(self, share: Share, name: str, marker: RemoveMarker | None) -> float:
+        """Seconds another host's Remove `marker` still counts as live; 0 if it does not."""
+        # Ours is left by a crash: this host's Removes run under the share's lock.
+        if marker is None or marker.host == self._host.name:
+            return 0.0
+        wait = self._marker_wait(share, name, marker)
+        if wait <= 0:
+            log.warning("volume %s: ignoring the Remove marker host %s left over %gs ago",
+                        name, marker.host, self._marker_bound(share))  # fmt: skip
+        return wait
+
+    def _refuse_removing(self, share: Share, catalog: ShareCatalog, name: str) -> None:
+        marker = catalog.removing(name)
+        wait = self._live_marker(share, name, marker)
+        if marker is not None and wait > 0:
+            raise VolumeInUse(
+                f"volume {name!r} is being removed by host {marker.host!r} (since "
+                f"{marker.since}); Mount refused. Retry: once the Remove is done the volume "
+                f"is gone (create it again), if it failed the Mount works; a marker left by "
+                f"a host that crashed mid-Remove is ignored in {wait:.0f}s"
+            )
+
+    def _mark_removing(self, share: Share, catalog: ShareCatalog, name: str) -> RemoveMarker:
+        """Announce this host's Remove on the share, or raise if another host's is live."""
+        now = rfc3339(self._clock())
+        marker = RemoveMarker(self._host.name, now, new_token())
+        for _ in range(3):
+            if catalog.mark_removing(name, marker):
+                return marker
+            other = catalog.removing(name)
+            wait = self._live_marker(share, name, other)
+            if other is not None and wait > 0:
+                raise VolumeInUse(
+                    f"volume {name!r} is already being removed by host {other.host!r} "
+                    f"(since {other.since}); retry to see the outcome (a marker left by a "
+                    f"host that crashed mid-Remove is ignored in {wait:.0f}s)"
+                )
+            # Ours from a crash, left over, unusable, or just deleted: clear what we saw.
+            catalog.unmark_removing(name, other)
+        raise VolumeInUse(
+            f"volume {name!r}: its Remove marker on share {share.name!r} could not be "
+            "replaced; retry, and if this persists delete "
+            f".nfsvol/removing/{name}.json on the share"
+        )
+
+    def _unmark_quietly(self, catalog: ShareCatalog, name: str, marker: RemoveMarker) -> None:
+        try:
+            catalog.unmark_removing(name, marker)
+        except (NfsvolError, OSError) as exc:
+            # Left behind: this host ignores it, others after _marker_bound.
+            log.warning("volume %s: could not delete its Remove marker: %s", name, exc)
+
+    def _release_quietly_now(self, root: Path, name: str, lease: Lease) -> None:
+        """Drop a lease just taken by a Mount that then failed."""
+        try:
+            LeaseStore(root).release(name, lease)
+        except (NfsvolError, OSError) as exc:
+            # Never renewed: a sync here drops it (see _left_behind), or it expires.
+            log.warning("volume %s: could not drop the lease of a failed Mount: %s", name, exc)
 
     def _refuse_lost(self, share: Share, name: str) -> None:
         own = self._state.own_lease(share.name, name)

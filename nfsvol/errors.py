@@ -59,7 +59,7 @@ class VolumeConflict(NfsvolError):
 
 
 class VolumeInUse(NfsvolError):
-    """The volume is mounted on this host and cannot be removed."""
+    """The volume is in use (mounted, held elsewhere or being removed): the verb is refused."""
 
 
 class VolumeHeld(NfsvolError):

@@ -264,6 +264,18 @@ def lease_problem(data: object, file_name: str) -> str | None:
     return None
 
 
+def marker_problem(data: object) -> str | None:
+    """Why a Remove's intent marker (nfsvol.catalog.RemoveMarker) is unusable, or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    problem = _text_problem(data, ("host", "since", "token"))
+    if problem:
+        return problem
+    if not data["host"] or not data["token"]:
+        return "host or token is empty"
+    return None
+
+
 def owner_generation(file_name: str) -> int | None:
     """The generation of an owner.<gen>.json file, None if it is not a sane one."""
     match = _OWNER_FILE_RE.fullmatch(file_name)
