@@ -47,6 +47,11 @@ class PluginClient:
         self.socket_path = socket_path
         self._conn = UnixHTTPConnection(socket_path) if keep_alive else None
 
+    def close(self) -> None:
+        """Close the kept-alive connection, if any."""
+        if self._conn is not None:
+            self._conn.close()
+
     def raw(self, endpoint: str, body: bytes | None, timeout: float = 30) -> tuple[int, Any]:
         """POST raw bytes; return (HTTP status, decoded JSON)."""
         if self._conn is None:
@@ -91,7 +96,9 @@ class PluginClient:
 class PluginProcess:
     """`python -m nfsvol serve` under real gunicorn on a unix socket."""
 
-    def __init__(self, config: dict[str, Any], workdir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, config: dict[str, Any], workdir: Path, env: dict[str, str], host: str | None = None
+    ) -> None:
         self.config_path = workdir / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.socket_path = str(workdir / "plugin.sock")
@@ -99,11 +106,14 @@ class PluginProcess:
         # TMPDIR: a killed plugin's metrics directory is left in the test's tree.
         self._env = {**os.environ, "TMPDIR": str(workdir), **env}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.host = host  # a host name of its own (a UTS namespace), as on another machine
 
     def start(self, timeout: float = 20) -> PluginClient:
         """Start serving and wait until Activate answers."""
         argv = [sys.executable, "-m", "nfsvol", "serve", "--config", str(self.config_path)]
         argv += ["--socket", self.socket_path]
+        if self.host is not None:  # unshare and sh exec: the pid stays the plugin's
+            argv = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self.host, *argv]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=log, env=self._env)
         client = PluginClient(self.socket_path)
