@@ -3,7 +3,8 @@
 Layout reached through it (see nfsvol.catalog and nfsvol.leases):
 
     <root>/<name>/                                   volume data (containers write it)
-    <root>/.nfsvol/{volumes,leases,archive,trash}/   nfsvol's own files (every host writes it)
+    <root>/.nfsvol/{volumes,leases,removing,archive,trash}/
+                                                     nfsvol's own files (every host writes it)
 
 Everything under the root is written by the least trusted party, so:
 

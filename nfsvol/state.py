@@ -10,7 +10,7 @@
     state_dir/cache/<share>/<vol>.json  mirror of the share's metadata
     state_dir/errors/<share>/<vol>.json the last failed Mount of the volume here
     state_dir/leases/<share>/<vol>.json this host's lease on the volume
-    state_dir/watch/<share>/<vol>.json  other hosts' leases as seen from here
+    state_dir/watch/<share>/<vol>.json  other hosts' leases and Remove markers as seen from here
     state_dir/holders/<share>/<vol>.json every host's lease, mirrored for Get
     state_dir/health/<share>.json       the last probe of the share's mount
 
