@@ -31,6 +31,7 @@ from nfsvol.errors import (
     VolumeHeld,
     VolumeInUse,
     VolumeNotFound,
+    shown,
 )
 from nfsvol.fence import Fencer
 from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
@@ -776,7 +777,7 @@ class Driver:
             return 0.0
         wait = self._marker_wait(share, name, marker)
         if wait <= 0:
-            log.warning("volume %s: ignoring the Remove marker host %s left over %gs ago",
+            log.warning("volume %s: ignoring the Remove marker host %r left over %gs ago",
                         name, marker.host, self._marker_bound(share))  # fmt: skip
         return wait
 
@@ -785,8 +786,8 @@ class Driver:
         wait = self._live_marker(share, name, marker)
         if marker is not None and wait > 0:
             raise VolumeInUse(
-                f"volume {name!r} is being removed by host {marker.host!r} (since "
-                f"{marker.since}); Mount refused. Retry: once the Remove is done the volume "
+                f"volume {name!r} is being removed by host {shown(marker.host)} (since "
+                f"{shown(marker.since)}); Mount refused. Retry: once the Remove is done the volume "
                 f"is gone (create it again), if it failed the Mount works; a marker left by "
                 f"a host that crashed mid-Remove is ignored in {wait:.0f}s"
             )
@@ -802,8 +803,8 @@ class Driver:
             wait = self._live_marker(share, name, other)
             if other is not None and wait > 0:
                 raise VolumeInUse(
-                    f"volume {name!r} is already being removed by host {other.host!r} "
-                    f"(since {other.since}); retry to see the outcome (a marker left by a "
+                    f"volume {name!r} is already being removed by host {shown(other.host)} "
+                    f"(since {shown(other.since)}); retry to see the outcome (a marker left by a "
                     f"host that crashed mid-Remove is ignored in {wait:.0f}s)"
                 )
             # Ours from a crash, left over, unusable, or just deleted: clear what we saw.

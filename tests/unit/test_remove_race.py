@@ -167,3 +167,19 @@ def test_a_mount_checks_the_volume_after_its_lease_lands(world, monkeypatch):
     assert not (attic / "data").exists()
     assert lease_hosts(attic, "data") == []
     assert "data" not in dict(b.list_volumes())
+
+
+def test_a_marker_is_named_in_errors_escaped_and_cut_short(world):
+    """What another host wrote is hostile input: no terminal escapes, no megabyte echoed."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("data", SHARED)
+    b.list_volumes()
+    path = marker_file(world.scratch, "data")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    since = "\x1b[2J" + "x" * 1000
+    path.write_text(json.dumps({"host": "a\nb", "since": since, "token": "t"}))
+    with pytest.raises(VolumeInUse) as refused:
+        b.mount("data", "c1")
+    message = str(refused.value)
+    assert "\x1b" not in message and "\n" not in message
+    assert "host 'a\\nb'" in message and len(message) < 600
