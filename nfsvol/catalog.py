@@ -82,7 +82,7 @@ class ShareCatalog:
             if is_name(entry[:-5]):
                 found.append(entry[:-5])
             else:
-                sharefs.skipped(f"{self.root}/{META_DIR}/volumes/{entry}", "not a volume name")
+                self._skip(entry, "not a volume name")
         return found
 
     def read(self, name: str) -> VolumeRecord | None:
@@ -104,7 +104,7 @@ class ShareCatalog:
         return VolumeRecord.from_json(data)
 
     def _skip(self, file: str, why: str) -> None:
-        sharefs.skipped(f"{self.root}/{META_DIR}/volumes/{file}", why)
+        sharefs.skipped(self.share, f"{META_DIR}/volumes/{file}", why)
 
     def add(self, record: VolumeRecord) -> VolumeRecord:
         """Record a volume unless one exists; return whichever record won."""
@@ -180,7 +180,7 @@ class ShareCatalog:
                 except sharefs.Deadline:
                     return False
                 except (OSError, NfsvolError) as exc:  # e.g. a folder root cannot write
-                    sharefs.skipped(f"{self.root}/{META_DIR}/trash/{entry}", f"not deleted: {exc}")
+                    sharefs.skipped(self.share, f"{META_DIR}/trash/{entry}", f"not deleted: {exc}")
                     clean = False
         return clean
 
@@ -235,7 +235,7 @@ class TrashKeeper:
         try:
             done = catalog.purge_trash(budget)
         except (OSError, NfsvolError) as exc:  # e.g. no trash folder, or a link there
-            sharefs.skipped(f"{catalog.root}/{META_DIR}/trash", f"not emptied: {exc}")
+            sharefs.skipped(catalog.share, f"{META_DIR}/trash", f"not emptied: {exc}")
             done = True  # the next sync marks it again if anything is there
         finally:
             with self._guard:

@@ -178,7 +178,7 @@ class Driver:
                 catalog.ensure_layout()
                 self._refuse_held_elsewhere(share, catalog.root, name)
                 self._dispose(share, catalog, name)
-                LeaseStore(catalog.root).drop(name)
+                LeaseStore(catalog.root, catalog.share).drop(name)
             self._state.cache_drop(share.name, name)
             self._state.set_last_error(share.name, name, None)
 
@@ -213,12 +213,13 @@ class Driver:
             self._refuse_lost(share, name)
             lease = None if users else self._take_lease(share, catalog.root, record)
             # Read before the commit: after it, nothing may wait on the server.
-            holders = LeaseStore(catalog.root).holders(name, known=lease) if lease else []
+            leases = LeaseStore(catalog.root, catalog.share)
+            holders = leases.holders(name, known=lease) if lease else []
             try:
                 attempt.commit()
             except Abandoned:
                 if lease is not None:  # Docker was told this Mount failed: hold nothing
-                    LeaseStore(catalog.root).release(name, lease)
+                    leases.release(name, lease)
                 raise
             if lease is not None:
                 self._state.set_own_lease(share.name, name, lease, self._now())
@@ -466,7 +467,7 @@ class Driver:
         for name in cached - on_share:
             if not self._state.users(share, name):
                 self._state.cache_drop(share, name)
-        self._mirror_holders(share, LeaseStore(catalog.root))
+        self._mirror_holders(share, LeaseStore(catalog.root, catalog.share))
         if catalog.trash_entries():  # left by a crash, a restart or another host
             self._trash.mark(share)
             self._janitor.wake()
@@ -684,7 +685,7 @@ class Driver:
 
     def _take_lease(self, share: Share, root: Path, record: VolumeRecord) -> Lease | None:
         """Hold the volume for this host, or raise VolumeHeld naming the holder."""
-        store, now = LeaseStore(root), rfc3339(self._clock())
+        store, now = LeaseStore(root, share.name), rfc3339(self._clock())
         mine = Lease(self._host.name, now, now, self.config.lease_ttl, new_token())
         if record.options.get("access") != "single-host":
             try:
@@ -726,7 +727,7 @@ class Driver:
         )
 
     def _refuse_held_elsewhere(self, share: Share, root: Path, name: str) -> None:
-        for lease in LeaseStore(root).holders(name):
+        for lease in LeaseStore(root, share.name).holders(name):
             if lease.host != self._host.name:
                 self._refuse_live(share, name, lease, "Remove")
 
@@ -747,7 +748,7 @@ class Driver:
             return  # nothing of ours left on the share
         try:
             bounded(
-                lambda _: LeaseStore(self._root(share)).release(name, own[0]),
+                lambda _: LeaseStore(self._root(share), share.name).release(name, own[0]),
                 self.config.mount_timeout,
                 name=f"lease release on {share.name}",
             )
@@ -829,7 +830,8 @@ class Driver:
 
         def work(_: Attempt) -> Lease | None:
             try:
-                return LeaseStore(self._root(share)).renew(name, lease, rfc3339(self._clock()))
+                store = LeaseStore(self._root(share), share.name)
+                return store.renew(name, lease, rfc3339(self._clock()))
             finally:
                 self._renewing.discard(key)
 
