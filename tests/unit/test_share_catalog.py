@@ -2,8 +2,9 @@
 
 import json
 import logging
+import os
 
-from nfsvol.catalog import ShareCatalog
+from nfsvol.catalog import ShareCatalog, TrashKeeper
 
 
 def record(name: str, share: str) -> dict[str, object]:
@@ -29,3 +30,24 @@ def test_a_skipped_record_is_logged_whole_relative_to_its_share(tmp_path, caplog
         f"share {share}: ignoring .nfsvol/volumes/evil\\nforged\\x1b[2J.json: not a volume name"
     ]
     assert not any(str(tmp_path) in line for line in lines), lines
+
+
+def test_a_large_trash_is_emptied_a_bounded_pass_at_a_time(tmp_path):
+    """20,000 files: a pass with a tiny budget returns with work left; more passes finish it."""
+    catalog, keeper = ShareCatalog(tmp_path, "t"), TrashKeeper()
+    catalog.ensure_layout()
+    tree = tmp_path / ".nfsvol" / "trash" / "vol-1"
+    (tree / "sub").mkdir(parents=True)
+    for i in range(20_000):
+        folder = tree if i % 2 else tree / "sub"
+        os.close(os.open(folder / f"f{i}", os.O_CREAT | os.O_WRONLY, 0o644))
+    keeper.mark("t")
+    keeper.empty(catalog, 0.001)
+    assert keeper.pending() == ["t"]  # returned with work left
+    assert catalog.trash_entries() == ["vol-1"]
+    passes = 1
+    while keeper.pending() and passes < 1_000:
+        keeper.empty(catalog, 0.001)
+        passes += 1
+    assert keeper.pending() == [] and catalog.trash_entries() == [], passes
+    assert catalog.purge_trash(0.001) is True  # an empty trash is done at once
