@@ -411,8 +411,13 @@ def exercise(s: Site, names: tuple[str, ...]) -> None:
         s.call("Remove", Name=name)
 
 
-def assert_good_volume_works(s: Site) -> None:
-    """The good volume is listed, found, mounted and unmounted; a new one comes and goes."""
+def metadata_in_place(s: Site) -> bool:
+    """True unless a plant took .nfsvol or .nfsvol/volumes (and the good record) away."""
+    return all(p.is_dir() and not p.is_symlink() for p in (s.meta, s.meta / "volumes"))
+
+
+def assert_good_volume_mounts(s: Site) -> None:
+    """The good volume is listed, found, mounted and unmounted."""
     assert "good" in s.listed()
     status, reply = s.call("Get", Name="good")
     assert status == 200 and reply["Volume"]["Status"]["options"] == {"share": "scratch"}, reply
@@ -420,6 +425,11 @@ def assert_good_volume_works(s: Site) -> None:
     assert status == 200 and reply["Mountpoint"] == str(s.root / "good"), reply
     assert (s.root / "good" / "data").read_text() == "mine"
     assert s.call("Unmount", Name="good", ID="ctr2")[0] == 200
+
+
+def assert_good_volume_works(s: Site) -> None:
+    """The good volume mounts, and a new one is created, mounted and removed."""
+    assert_good_volume_mounts(s)
     assert s.call("Create", Name="fresh")[0] == 200
     status, reply = s.call("Mount", Name="fresh", ID="ctr3")
     assert status == 200 and reply["Mountpoint"] == str(s.root / "fresh"), reply
@@ -442,6 +452,8 @@ def check(s: Site, plant: Plant, names: tuple[str, ...]) -> None:
     before = snapshot(s.canary)
     undo = plant(s)
     exercise(s, names)
+    if metadata_in_place(s):  # while the plant stays: only a Create or Remove may be refused
+        assert_good_volume_mounts(s)
     if undo is not None:
         undo()
     assert_good_volume_works(s)
