@@ -102,7 +102,7 @@ class ShareCatalog:
             if is_name(entry[:-5]):
                 found.append(entry[:-5])
             else:
-                sharefs.skipped(f"{self.root}/{META_DIR}/volumes/{entry}", "not a volume name")
+                self._skip(entry, "not a volume name")
         return found
 
     def read(self, name: str) -> VolumeRecord | None:
@@ -124,7 +124,7 @@ class ShareCatalog:
         return VolumeRecord.from_json(data)
 
     def _skip(self, file: str, why: str) -> None:
-        sharefs.skipped(f"{self.root}/{META_DIR}/volumes/{file}", why)
+        sharefs.skipped(self.share, f"{META_DIR}/volumes/{file}", why)
 
     def add(self, record: VolumeRecord) -> VolumeRecord:
         """Record a volume unless one exists; return whichever record won."""
@@ -148,15 +148,15 @@ class ShareCatalog:
     def removing(self, name: str) -> RemoveMarker | None:
         """The marker of a Remove in progress; None if absent or unusable (then logged)."""
         file = f"{name}.json"
-        where = f"{self.root}/{META_DIR}/removing/{file}"
+        where = f"{META_DIR}/removing/{file}"
         try:
             data = self.fs.read_json(REMOVING, file) if is_name(name) else None
         except (BadShareFile, NfsvolError, OSError) as exc:  # odd file, linked folder, torn
-            sharefs.skipped(where, str(exc))
+            sharefs.skipped(self.share, where, str(exc))
             return None
         problem = None if data is None else marker_problem(data)
         if problem:
-            sharefs.skipped(where, problem)
+            sharefs.skipped(self.share, where, problem)
         if data is None or problem:
             return None
         return RemoveMarker(host=data["host"], since=data["since"], token=data["token"])
@@ -232,7 +232,7 @@ class ShareCatalog:
                 except sharefs.Deadline:
                     return False
                 except (OSError, NfsvolError) as exc:  # e.g. a folder root cannot write
-                    sharefs.skipped(f"{self.root}/{META_DIR}/trash/{entry}", f"not deleted: {exc}")
+                    sharefs.skipped(self.share, f"{META_DIR}/trash/{entry}", f"not deleted: {exc}")
                     clean = False
         return clean
 
@@ -287,7 +287,7 @@ class TrashKeeper:
         try:
             done = catalog.purge_trash(budget)
         except (OSError, NfsvolError) as exc:  # e.g. no trash folder, or a link there
-            sharefs.skipped(f"{catalog.root}/{META_DIR}/trash", f"not emptied: {exc}")
+            sharefs.skipped(catalog.share, f"{META_DIR}/trash", f"not emptied: {exc}")
             done = True  # the next sync marks it again if anything is there
         finally:
             with self._guard:

@@ -185,7 +185,7 @@ class Driver:
                 try:
                     self._refuse_held_elsewhere(share, catalog.root, name)
                     self._dispose(share, catalog, name)
-                    LeaseStore(catalog.root).drop(name)
+                    LeaseStore(catalog.root, catalog.share).drop(name)
                 finally:
                     self._unmark_quietly(catalog, name, marker)
             self._state.cache_drop(share.name, name)
@@ -228,15 +228,16 @@ class Driver:
                 self._check_on_share(share, catalog, name)
             except NfsvolError:
                 if lease is not None:
-                    self._release_quietly_now(catalog.root, name, lease)
+                    self._release_quietly_now(catalog, name, lease)
                 raise
             # Read before the commit: after it, nothing may wait on the server.
-            holders = LeaseStore(catalog.root).holders(name, known=lease) if lease else []
+            leases = LeaseStore(catalog.root, catalog.share)
+            holders = leases.holders(name, known=lease) if lease else []
             try:
                 attempt.commit()
             except Abandoned:
                 if lease is not None:  # Docker was told this Mount failed: hold nothing
-                    LeaseStore(catalog.root).release(name, lease)
+                    leases.release(name, lease)
                 raise
             if lease is not None:
                 self._state.set_own_lease(share.name, name, lease, self._now())
@@ -484,7 +485,7 @@ class Driver:
         for name in cached - on_share:
             if not self._state.users(share, name):
                 self._state.cache_drop(share, name)
-        self._mirror_holders(share, LeaseStore(catalog.root))
+        self._mirror_holders(share, LeaseStore(catalog.root, catalog.share))
         if catalog.trash_entries():  # left by a crash, a restart or another host
             self._trash.mark(share)
             self._janitor.wake()
@@ -702,7 +703,7 @@ class Driver:
 
     def _take_lease(self, share: Share, root: Path, record: VolumeRecord) -> Lease | None:
         """Hold the volume for this host, or raise VolumeHeld naming the holder."""
-        store, now = LeaseStore(root), rfc3339(self._clock())
+        store, now = LeaseStore(root, share.name), rfc3339(self._clock())
         mine = Lease(self._host.name, now, now, self.config.lease_ttl, new_token())
         if record.options.get("access") != "single-host":
             try:
@@ -744,7 +745,7 @@ class Driver:
         )
 
     def _refuse_held_elsewhere(self, share: Share, root: Path, name: str) -> None:
-        for lease in LeaseStore(root).holders(name):
+        for lease in LeaseStore(root, share.name).holders(name):
             if lease.host != self._host.name:
                 self._refuse_live(share, name, lease, "Remove")
 
@@ -822,10 +823,10 @@ class Driver:
             # Left behind: this host ignores it, others after _marker_bound.
             log.warning("volume %s: could not delete its Remove marker: %s", name, exc)
 
-    def _release_quietly_now(self, root: Path, name: str, lease: Lease) -> None:
+    def _release_quietly_now(self, catalog: ShareCatalog, name: str, lease: Lease) -> None:
         """Drop a lease just taken by a Mount that then failed."""
         try:
-            LeaseStore(root).release(name, lease)
+            LeaseStore(catalog.root, catalog.share).release(name, lease)
         except (NfsvolError, OSError) as exc:
             # Never renewed: a sync here drops it (see _left_behind), or it expires.
             log.warning("volume %s: could not drop the lease of a failed Mount: %s", name, exc)
@@ -847,7 +848,7 @@ class Driver:
             return  # nothing of ours left on the share
         try:
             bounded(
-                lambda _: LeaseStore(self._root(share)).release(name, own[0]),
+                lambda _: LeaseStore(self._root(share), share.name).release(name, own[0]),
                 self.config.mount_timeout,
                 name=f"lease release on {share.name}",
             )
@@ -929,7 +930,8 @@ class Driver:
 
         def work(_: Attempt) -> Lease | None:
             try:
-                return LeaseStore(self._root(share)).renew(name, lease, rfc3339(self._clock()))
+                store = LeaseStore(self._root(share), share.name)
+                return store.renew(name, lease, rfc3339(self._clock()))
             finally:
                 self._renewing.discard(key)
 

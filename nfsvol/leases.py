@@ -82,8 +82,9 @@ class LeaseStore:
     reads see no leases.
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, share: str) -> None:
         self.fs = ShareFS(root)
+        self.share = share  # for log lines about what it skips
 
     def holders(self, volume: str, known: Lease | None = None) -> list[Lease]:
         """Every host's lease on the volume; of owner files only the newest valid one counts.
@@ -189,7 +190,7 @@ class LeaseStore:
         for parts, name in ((META_DIR,), "leases"), (LEASES, volume):
             st = self.fs.lstat(parts, name)
             if st is not None and not stat.S_ISDIR(st.st_mode):
-                sharefs.skipped(f"{self.fs.root}/{'/'.join(parts)}/{name}", "not a folder: removed")
+                sharefs.skipped(self.share, "/".join((*parts, name)), "not a folder: removed")
                 self.fs.remove(parts, name)
 
     def _names(self, volume: str) -> list[str]:
@@ -199,21 +200,21 @@ class LeaseStore:
         try:
             return self.fs.listdir(parts)
         except UnsafePath as exc:
-            sharefs.skipped(f"{self.fs.root}/{'/'.join(parts)}", str(exc))
+            sharefs.skipped(self.share, "/".join(parts), str(exc))
             return []
 
     def _read(self, volume: str, file: str, known: Lease | None = None) -> Lease | None:
         if known is not None and known.file == file:
             return known
-        where = f"{self.fs.root}/{'/'.join(LEASES)}/{volume}/{file}"
+        where = "/".join((*LEASES, volume, file))
         try:
             data = self.fs.read_json((*LEASES, volume), file)
         except (BadShareFile, UnsafePath, OSError) as exc:
-            sharefs.skipped(where, str(exc))  # OSError: vanished or torn mid-read
+            sharefs.skipped(self.share, where, str(exc))  # OSError: vanished or torn mid-read
             return None
         problem = None if data is None else lease_problem(data, file)
         if problem:
-            sharefs.skipped(where, problem)
+            sharefs.skipped(self.share, where, problem)
         return None if data is None or problem else Lease.from_json(data, file)
 
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from nfsvol.errors import UnsafePath, shown
+from nfsvol.errors import UnsafePath, printable, shown
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _LINK_ERRNOS = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW|O_DIRECTORY says of a link
 _SKIP_EVERY = 600.0  # seconds between two log lines about the same path
-_skipped_at: dict[str, float] = {}
+_skipped_at: dict[tuple[str, str], float] = {}
 _skipped_guard = threading.Lock()
 
 
@@ -52,17 +52,21 @@ class BadShareFile(ValueError):
     """A file on the share is not what nfsvol wrote: wrong type, too big, not JSON."""
 
 
-def skipped(path: str, why: str) -> None:
-    """Log that `path` on the share was ignored, at most once per path per _SKIP_EVERY."""
-    now = time.monotonic()
+def skipped(share: str, path: str, why: str) -> None:
+    """Log that `path` (relative to the share's root) was ignored, at most once per _SKIP_EVERY.
+
+    The path is shown whole: the file name is what an operator must find and
+    remove, and relative to the root it stays short for anything nfsvol reads.
+    """
+    now, key = time.monotonic(), (share, path)
     with _skipped_guard:
-        if now - _skipped_at.get(path, -_SKIP_EVERY) < _SKIP_EVERY:
+        if now - _skipped_at.get(key, -_SKIP_EVERY) < _SKIP_EVERY:
             return
         if len(_skipped_at) > 10_000:  # a share full of junk must not grow this forever
             _skipped_at.clear()
-        _skipped_at[path] = now
-    # ascii(): newlines and escapes in a planted name cannot forge log lines.
-    log.warning("share: ignoring %s: %s", shown(ascii(path)), ascii(why)[1:-1])
+        _skipped_at[key] = now
+    # printable(): newlines and escapes in a planted name cannot forge log lines.
+    log.warning("share %s: ignoring %s: %s", printable(share), printable(path), printable(why))
 
 
 def open_dir(name: str, dir_fd: int | None = None) -> int:

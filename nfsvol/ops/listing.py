@@ -91,7 +91,7 @@ class Lister:
             catalog = ShareCatalog(root, share.name)
             names = sorted(timed(catalog.names, self._timeout, f"share {share.name}"))
             records = [timed(functools.partial(catalog.read, n), self._timeout, n) for n in names]
-            leases = LeaseStore(root)
+            leases = LeaseStore(root, share.name)
             leased = set(timed(leases.volumes, self._timeout, f"share {share.name}"))
             listed = [
                 self._row(share, r, leases.holders(r.name) if r.name in leased else [])

@@ -100,9 +100,9 @@ def test_a_former_holder_learns_it_lost_and_stops_serving(world):
     assert "lost" in a.get("db").status["lease"]
     with pytest.raises(VolumeHeld, match="taken over by another host"):
         a.mount("db", "c3")
-    assert [lease.host for lease in LeaseStore(world.scratch).holders("db")] == ["b"]
+    assert [lease.host for lease in LeaseStore(world.scratch, "scratch").holders("db")] == ["b"]
     a.unmount("db", "c1")  # its container stopped: a holds nothing, b's lease stays
-    assert [lease.host for lease in LeaseStore(world.scratch).holders("db")] == ["b"]
+    assert [lease.host for lease in LeaseStore(world.scratch, "scratch").holders("db")] == ["b"]
     assert "lease" not in a.get("db").status
 
 
@@ -127,7 +127,7 @@ def test_renewals_failing_for_a_whole_ttl_fence_the_holder(world):
 @pytest.mark.parametrize("single_host", [False, True])
 def test_holders_takes_a_just_written_lease_as_is_and_reads_the_others(tmp_path, single_host):
     """The Mount path's shortcut gives what a full read of the folder gives."""
-    store = LeaseStore(tmp_path)
+    store = LeaseStore(tmp_path, "scratch")
     store.hold("db", Lease("b", "t0", "t0", TTL, "x"))
     mine = Lease("a", "t1", "t1", TTL, "y")
     placed = store.claim("db", mine, None) if single_host else store.hold("db", mine)
@@ -145,7 +145,7 @@ def test_holders_takes_a_just_written_lease_as_is_and_reads_the_others(tmp_path,
     ],
 )
 def test_release_looks_first_only_at_an_owner_file(world, case, expect_left):
-    store = LeaseStore(world.scratch)
+    store = LeaseStore(world.scratch, "scratch")
     folder = world.scratch / ".nfsvol" / "leases" / "db"
     if case == "own host file, unreadable":
         lease = store.hold("db", Lease("a", "t0", "t0", TTL, "x"))
@@ -178,7 +178,7 @@ def test_a_holder_that_restarts_keeps_and_renews_its_lease(world):
 
 def test_two_hosts_racing_for_an_expired_lease_one_wins(world):
     """Exclusive creation of the next owner file: exactly one claim succeeds."""
-    store = LeaseStore(world.scratch)
+    store = LeaseStore(world.scratch, "scratch")
     old = store.claim("db", Lease("a", "t0", "t0", TTL, "x"), None)
     assert old is not None
     won = store.claim("db", Lease("b", "t1", "t1", TTL, "y"), old)

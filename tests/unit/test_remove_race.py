@@ -33,7 +33,7 @@ def plant_marker(root: Path, name: str, host: str, renewal: str = "t0") -> Path:
 
 
 def lease_hosts(root: Path, name: str) -> list[str]:
-    return [lease.host for lease in LeaseStore(root).holders(name)]
+    return [lease.host for lease in LeaseStore(root, "scratch").holders(name)]
 
 
 def test_mount_is_refused_while_another_host_removes_the_volume(world):
@@ -132,7 +132,7 @@ def test_remove_refused_by_a_lease_takes_its_marker_back(world):
     """b's lease landed before a looked: a refuses, and leaves no marker to block b."""
     a, b = world.driver("a"), world.driver("b")
     a.create("data", SHARED)
-    LeaseStore(world.scratch).hold("data", Lease("b", "t0", "t0", 30.0, "x"))
+    LeaseStore(world.scratch, "scratch").hold("data", Lease("b", "t0", "t0", 30.0, "x"))
     with pytest.raises(VolumeInUse, match="held by host 'b'.*Remove refused"):
         a.remove("data")
     assert not marker_file(world.scratch, "data").exists()
