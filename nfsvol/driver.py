@@ -234,8 +234,12 @@ class Driver:
             leases = LeaseStore(catalog.root, catalog.share)
             holders = leases.holders(name, known=lease) if lease else []
             try:
+                if not users:  # later Mounts share the pin: dockerd may still bind it
+                    self._pin(share, catalog, name)
                 attempt.commit()
-            except Abandoned:
+            except (Abandoned, NfsvolError, OSError):
+                if not users:
+                    self._mounter.unpin(self._state.pin_point(share.name, name))
                 if lease is not None:  # Docker was told this Mount failed: hold nothing
                     leases.release(name, lease)
                 raise
@@ -247,7 +251,22 @@ class Driver:
             by[mount_id] = self._tag(caller)
             self._state.set_users(share.name, name, users, by)
             self._unpark(share)
-        return str(catalog.root / name)
+        return self._state.pin_point(share.name, name)
+
+    def _pin(self, share: Share, catalog: ShareCatalog, name: str) -> None:
+        """Bind the volume's directory, opened without following links, for dockerd.
+
+        dockerd bind-mounts the path Mount returns after Mount has answered.
+        Were it a path on the share, a share writer could swap the volume's
+        directory for a symlink in between and steer the container onto any
+        host path; the pin is the directory that was checked.
+        """
+        with catalog.fs.dir((name,)) as fd:
+            self._mounter.pin(fd, self._state.pin_point(share.name, name))
+
+    def _unpin_unused(self, share: str, name: str) -> None:
+        if not self._state.users(share, name):
+            self._mounter.unpin(self._state.pin_point(share, name))
 
     def unmount(self, name: str, mount_id: str) -> None:
         """Release one Mount of `mount_id`; an extra Unmount changes nothing."""
@@ -266,6 +285,7 @@ class Driver:
     def _after_unmount(self, share: Share, name: str) -> None:
         """With the share locked: let go of what nobody here holds any more."""
         if not self._state.users(share.name, name):
+            self._unpin_unused(share.name, name)
             self._drop_lease_quietly(share, name)
         if share.type == "nfs" and not self._state.held_volumes(share.name):
             # dockerd Mounts twice per `docker run` (copy-up at create, then
@@ -295,10 +315,10 @@ class Driver:
         out: list[tuple[str, str]] = []
         for share in self.config.shares.values():
             held = set(self._state.held_volumes(share.name))
-            root, always = str(self._root(share)), share.type == "path"
             names = sorted(self._state.cached_names(share.name))
             # String building: this runs for every volume on `docker volume ls`.
-            out.extend((n, f"{root}/{n}" if always or n in held else "") for n in names)
+            pins = self._state.pin_point(share.name, "")
+            out.extend((n, pins + n if n in held else "") for n in names)
         return out
 
     def capabilities(self) -> dict[str, str]:
@@ -313,8 +333,10 @@ class Driver:
             self._forget_previous_boot()
         table = self._mounter.mount_points()
         for share in self.config.shares.values():
-            if share.type == "nfs":
-                with self._state.lock(share.name):
+            with self._state.lock(share.name):
+                for name in self._state.pinned(share.name):
+                    self._unpin_unused(share.name, name)  # left by a crash or a reboot
+                if share.type == "nfs":
                     self._reconcile_share(share, table)
 
     def warm_cache(self, wait: float) -> None:
@@ -690,6 +712,7 @@ class Driver:
     def _forget_mounts(self, share: str, name: str, ids: list[str]) -> None:
         users = self._state.users(share, name)
         self._state.set_users(share, name, {i: n for i, n in users.items() if i not in ids})
+        self._unpin_unused(share, name)
 
     # Leases: who holds a volume, across hosts (see nfsvol.leases).
 
@@ -1087,10 +1110,7 @@ class Driver:
         catalog.move_aside(name, area, stamp)  # deleted later, outside the lock: see remove
 
     def _mountpoint(self, record: VolumeRecord, users: Mapping[str, int]) -> str:
-        share = self.config.share(record.share)
-        if share.type == "nfs" and not users:
-            return ""
-        return f"{self._root(share)}/{record.name}"
+        return self._state.pin_point(record.share, record.name) if users else ""
 
     def _status(self, record: VolumeRecord, users: Mapping[str, int]) -> dict[str, Any]:
         share = self.config.share(record.share)

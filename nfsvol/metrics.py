@@ -130,6 +130,14 @@ class CountingMounter:
         """The inner mounter's view of the mount table."""
         return self._inner.mount_points()
 
+    def pin(self, fd: int, target: str) -> None:
+        """Pin through the inner mounter."""
+        self._inner.pin(fd, target)
+
+    def unpin(self, target: str) -> None:
+        """Unpin through the inner mounter."""
+        self._inner.unpin(target)
+
 
 class HeldCollector:
     """Mounts held on this host, read from the shared state at scrape time."""

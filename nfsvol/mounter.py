@@ -7,6 +7,7 @@ runs (SubprocessMounter.stop): in their own session, nothing else would.
 """
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -25,6 +26,10 @@ log = logging.getLogger("nfsvol.mounter")
 NFS_PORT = 2049  # what mountinfo leaves out of an NFS mount's options
 FORCE_TIMEOUT = 2.0  # one umount -f; one that actually unmounts can wait on the server
 FORCE_PAUSE = 0.2  # between two umount -f: time for a woken process to go on dying
+_MS_BIND = 0x1000  # <sys/mount.h>
+_MNT_DETACH = 0x2
+_UMOUNT_NOFOLLOW = 0x8
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,12 @@ class Mounter(Protocol):
 
     def mount_points(self) -> dict[str, str]:
         """Mount point -> source, for every mount this process sees."""
+
+    def pin(self, fd: int, target: str) -> None:
+        """Bind-mount the directory open on `fd` at `target`, made if missing."""
+
+    def unpin(self, target: str) -> None:
+        """Undo `pin` on `target` (and any pin left there earlier); never raise."""
 
 
 @contextlib.contextmanager
@@ -294,3 +305,30 @@ class SubprocessMounter:
     def mount_points(self) -> dict[str, str]:
         """Mount points from /proc/self/mountinfo (the last mount on a path wins)."""
         return {e.mount_point: e.source for e in mountinfo.read(self._mountinfo_path)}
+
+    def pin(self, fd: int, target: str) -> None:
+        """Bind the very directory `fd` holds at `target`.
+
+        The source is /proc/self/fd/N, which the kernel resolves to the
+        descriptor's own directory, not to a path: a rename or symlink on
+        the share after the descriptor was opened (without following
+        links) cannot change what `target` shows. Syscalls, not mount(8):
+        nothing here waits on a server, and Mount stays cheap.
+        """
+        self.unpin(target)  # one left by a crash would hide the fresh one
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        _syscall(_libc.mount, f"/proc/self/fd/{fd}".encode(), target.encode(), None, _MS_BIND, None)
+
+    def unpin(self, target: str) -> None:
+        """Detach every pin stacked on `target`, then remove the empty directory."""
+        # MNT_DETACH: a container may still be leaving; its own bind keeps the data.
+        while _libc.umount2(target.encode(), _MNT_DETACH | _UMOUNT_NOFOLLOW) == 0:
+            pass
+        with contextlib.suppress(OSError):
+            os.rmdir(target)
+
+
+def _syscall(call: Callable[..., int], *args: object) -> None:
+    if call(*args) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))

@@ -3,6 +3,8 @@
     state_dir/boot_id                   the boot the counts below belong to
     state_dir/locks/<share>.lock        flock held while changing a share
     state_dir/mnt/<share>/              where an nfs share is mounted
+    state_dir/vol/<share>/<vol>/        the volume's directory, bind-mounted while
+                                        mounted here: the path dockerd is given
     state_dir/users/<share>/<vol>.json  {"ids": {mount ID: count}, "by": {mount ID:
                                         which dockerd mounted it}} on this host
     state_dir/activation                tags Mounts when we cannot see dockerd
@@ -44,7 +46,8 @@ class HostState:
         self._dir = str(state_dir)  # hot-path reads build plain strings, not Paths
         self._lock_timeout = lock_timeout
         for share in shares:
-            subs = ("locks", "mnt/" + share, "users/" + share, "mounts", "cache/" + share, "health")
+            subs = ("locks", "mnt/" + share, "vol/" + share, "users/" + share, "mounts",
+                    "cache/" + share, "health")  # fmt: skip
             leases = ("leases/" + share, "watch/" + share, "holders/" + share)
             for sub in (*subs, "errors/" + share, *leases):
                 (state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -53,6 +56,14 @@ class HostState:
     def mountpoint(self, share: str) -> Path:
         """Where an nfs share is mounted on this host."""
         return self.root / "mnt" / share
+
+    def pin_point(self, share: str, name: str) -> str:
+        """Where the volume's directory is pinned while it is mounted here."""
+        return f"{self._dir}/vol/{share}/{name}"  # a hot path (Get, List): no Path
+
+    def pinned(self, share: str) -> list[str]:
+        """Volumes of the share with a pin point on this host (mounted or left over)."""
+        return sorted(os.listdir(self.root / "vol" / share))
 
     @contextlib.contextmanager
     def lock(self, share: str) -> Iterator[None]:

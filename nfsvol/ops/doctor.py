@@ -206,6 +206,7 @@ class Doctor:
             vanished = issue.kind == "vanished-holder"
             if vanished and self._docker.containers_using(issue.subject) == []:
                 self._state.set_users(share.name, issue.subject, {})
+                self._mounter.unpin(self._state.pin_point(share.name, issue.subject))
                 done.append(f"forgot the holders of volume {issue.subject} ({share.name})")
         kinds = {i.kind for i in issues}
         if share.type == "nfs" and kinds & {"orphan-mount", "stale-handle", "vanished-holder"}:

@@ -1,5 +1,6 @@
 """Docker's volume semantics, driven by a real dockerd through nfsvol."""
 
+import os
 import re
 import time
 
@@ -179,3 +180,28 @@ def test_volumes_are_listed_after_a_dockerd_restart(bed):
     listed = bed.docker("volume", "ls", "-q", "--filter", f"driver={DRIVER}").stdout.split()
     assert set(names) <= set(listed)
     assert bed.run("-v", f"{names[0]}:/data", "touch /data/ok").returncode == 0
+
+
+def test_a_volume_swapped_for_a_link_on_the_share_steers_no_container(bed, tmp_path):
+    """A share writer replaces a mounted volume's directory with a link to host data:
+    a second container still gets the volume, never the link's target."""
+    name = unique("pinned")
+    holder = unique("holder")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "secret").write_text("host data\n")
+    bed.docker("run", "-d", "--name", holder, "--network", "none", "--volume-driver", DRIVER,
+               "-v", f"{name}:/data", bed.image, "sleep", "300")  # fmt: skip
+    bed.docker("exec", holder, "sh", "-c", "echo mine > /data/mine")
+    (bed.share / name).rename(bed.share / f"{name}-moved")
+    os.symlink(victim, bed.share / name)
+    out = bed.run("--volume-driver", DRIVER, "-v", f"{name}:/data",
+                  "ls /data; echo planted > /data/new").stdout  # fmt: skip
+    assert out == "mine\n"
+    assert sorted(os.listdir(victim)) == ["secret"]
+    assert (bed.share / f"{name}-moved" / "new").read_text() == "planted\n"
+    bed.docker("rm", "-f", holder)
+    # With nobody holding it, the next Mount checks the share afresh and refuses the link.
+    refused = bed.run("--volume-driver", DRIVER, "-v", f"{name}:/data", "ls /data", check=False)
+    assert refused.returncode != 0 and "no directory" in refused.stderr
+    assert sorted(os.listdir(victim)) == ["secret"]

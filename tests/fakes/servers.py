@@ -146,6 +146,20 @@ def mounted_below(root: Path) -> list[str]:
     return sorted(e.mount_point for e in mountinfo.read() if e.mount_point.startswith(str(root)))
 
 
+def shares_mounted_below(root: Path) -> list[str]:
+    """Share mounts under `root`: mounted_below without the volumes' pins (state_dir/vol/...)."""
+    return [m for m in mounted_below(root) if not _is_pin(m)]
+
+
+def pins_below(root: Path) -> list[str]:
+    """Volumes pinned for dockerd under `root` (state_dir/vol/<share>/<volume>)."""
+    return [m for m in mounted_below(root) if _is_pin(m)]
+
+
+def _is_pin(mount_point: str) -> bool:
+    return Path(mount_point).parent.parent.name == "vol"
+
+
 def helper_processes() -> list[int]:
     """PIDs of fake mount.nfs helpers running on this machine, any test's."""
     pids = []

@@ -449,7 +449,7 @@ def assert_good_volume_lifecycle(plugin: Any) -> None:
     c = plugin.client
     c.ok("Create", Name="good", Opts={"uid": "33", "mode": "0750"})
     mountpoint = Path(c.ok("Mount", Name="good", ID="ctr")["Mountpoint"])
-    assert mountpoint == plugin.state_dir / "mnt" / "main" / "good"
+    assert mountpoint == plugin.state_dir / "vol" / "main" / "good"
     (mountpoint / "hello").write_text("hi")
     assert (plugin.export / "good" / "hello").read_text() == "hi"
     c.ok("Unmount", Name="good", ID="ctr")
@@ -525,9 +525,9 @@ def test_mount_never_hands_docker_a_path_outside_the_share(served, outside, plan
     else:
         assert status == 200, reply
         mountpoint = Path(reply["Mountpoint"])
-        where = served.state_dir / "mnt" / "main" if share == "main" else served.scratch
-        assert mountpoint == where / "vol" and mountpoint.is_dir()
-        assert mountpoint.resolve() == where.resolve() / "vol"  # no link on the way
+        assert mountpoint == served.state_dir / "vol" / share / "vol" and mountpoint.is_dir()
+        assert mountpoint.resolve() == mountpoint  # no link on the way
+        assert os.path.samestat(mountpoint.stat(), (share_root(served, share) / "vol").lstat())
         served.client.ok("Unmount", Name="vol", ID="ctr")
     assert tree(outside) == before
     assert served.wait_unmounted() == []

@@ -297,8 +297,9 @@ def assert_good_volume_works(s: Site) -> None:
     status, reply = s.call("Get", Name="good")
     assert status == 200 and reply["Volume"]["Status"]["options"] == {"share": "scratch"}, reply
     status, reply = s.call("Mount", Name="good", ID="ctr2")
-    assert status == 200 and reply["Mountpoint"] == str(s.root / "good"), reply
-    assert (s.root / "good" / "data").read_text() == "mine"
+    pin = s.plugin.state_dir / "vol" / "scratch" / "good"
+    assert status == 200 and reply["Mountpoint"] == str(pin), reply
+    assert (pin / "data").read_text() == "mine"
     assert s.call("Unmount", Name="good", ID="ctr2")[0] == 200
 
 

@@ -6,6 +6,7 @@ import shutil
 import signal
 import stat
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_full_lifecycle(served):
     assert volume["Status"]["share"] == "main" and volume["Status"]["mounted"] is False
     assert c.ok("List") == {"Volumes": [{"Name": "web", "Mountpoint": ""}]}
     mountpoint = c.ok("Mount", Name="web", ID="ctr1")["Mountpoint"]
-    assert mountpoint == str(served.state_dir / "mnt" / "main" / "web")
+    assert mountpoint == str(served.state_dir / "vol" / "main" / "web")
     assert os.stat(mountpoint).st_uid == 33
     assert c.ok("Path", Name="web") == {"Mountpoint": mountpoint}
     status = c.ok("Get", Name="web")["Volume"]["Status"]
@@ -209,10 +210,16 @@ def test_twenty_concurrent_mounts_of_one_volume(served):
     assert served.wait_unmounted() == []  # after idle_unmount
 
 
-def test_path_share_volumes_are_always_reachable(served):
-    """A path share needs no mount; Path points into it at once."""
+def test_path_share_volumes_are_pinned_while_mounted(served):
+    """A path share needs no mount; its volumes are bound for dockerd like any other."""
     c = served.client
     c.ok("Create", Name="local", Opts={"share": "scratch"})
-    assert c.ok("Path", Name="local") == {"Mountpoint": str(served.scratch / "local")}
+    assert c.ok("Path", Name="local") == {"Mountpoint": ""}
+    pin = c.ok("Mount", Name="local", ID="c1")["Mountpoint"]
+    assert pin == str(served.state_dir / "vol" / "scratch" / "local")
+    Path(pin, "f").write_text("x")
+    assert (served.scratch / "local" / "f").read_text() == "x"
+    c.ok("Unmount", Name="local", ID="c1")
+    assert not os.path.exists(pin)
     c.ok("Remove", Name="local")
     assert (served.scratch / "local").is_dir()  # on_remove: retain

@@ -84,6 +84,10 @@ class World:
         """Where host `host` mounts the main share."""
         return self.tmp / "hosts" / host / "mnt" / "main"
 
+    def pin(self, name: str, share: str = "main", host: str = "a") -> str:
+        """The path host `host` gives dockerd for a mounted volume."""
+        return str(self.tmp / "hosts" / host / "vol" / share / name)
+
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):

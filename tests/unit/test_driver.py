@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from nfsvol.errors import (
     VolumeInUse,
     VolumeNotFound,
 )
-from tests.fakes.servers import mounted_below
+from tests.fakes.servers import mounted_below, pins_below, shares_mounted_below
 
 
 def meta(world, name):
@@ -55,7 +56,7 @@ def test_a_mount_in_use_is_never_released_as_idle(world):
     driver.create("data", None)
     driver.mount("data", "c1")
     world.idle_out(driver)
-    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    assert shares_mounted_below(world.tmp) == [str(world.share_mount())]
 
 
 def test_create_is_idempotent_and_refuses_other_options(world):
@@ -100,11 +101,12 @@ def test_volumes_of_one_share_share_one_mount(world):
     for name in ("v1", "v2", "v3"):
         driver.create(name, None)
     paths = [driver.mount(name, f"c-{name}") for name in ("v1", "v2", "v3")]
-    assert mounted_below(world.tmp) == [str(world.share_mount())]
-    assert paths == [str(world.share_mount() / n) for n in ("v1", "v2", "v3")]
+    assert shares_mounted_below(world.tmp) == [str(world.share_mount())]
+    assert paths == [world.pin(n) for n in ("v1", "v2", "v3")]
+    assert pins_below(world.tmp) == paths  # binds of directories: no NFS mount each
     for name in ("v1", "v2"):
         driver.unmount(name, f"c-{name}")
-    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    assert mounted_below(world.tmp) == [str(world.share_mount()), world.pin("v3")]
     driver.unmount("v3", "c-v3")
     world.idle_out(driver)
     assert mounted_below(world.tmp) == []
@@ -319,15 +321,38 @@ def test_create_and_mount_refuse_a_link_in_place_of_the_volume(world):
         driver.mount("data", "c1")
 
 
+@pytest.mark.parametrize("share", ["main", "scratch"])
+def test_the_path_docker_gets_keeps_showing_the_volume_after_a_swap(world, share):
+    """A share writer that swaps the directory for a link after Mount's answer steers nothing."""
+    victim = world.tmp / "victim"
+    victim.mkdir()
+    (victim / "secret").write_text("host data")
+    driver = world.driver()
+    driver.create("data", {"share": share})
+    root = world.export if share == "main" else world.scratch
+    (root / "data" / "mine").write_text("volume data")
+    path = driver.mount("data", "c1")  # dockerd bind-mounts this only afterwards
+    (root / "data").rename(root / "elsewhere")
+    os.symlink(victim, root / "data")
+    assert os.listdir(path) == ["mine"]
+    (Path(path) / "new").write_text("x")
+    assert sorted(os.listdir(victim)) == ["secret"]
+    assert (root / "elsewhere" / "new").read_text() == "x"
+    driver.unmount("data", "c1")
+    assert pins_below(world.tmp) == []
+
+
 def test_path_is_empty_until_mounted(world):
     """Path and Get's Mountpoint point at data only while it is reachable."""
     driver = world.driver()
     driver.create("data", None)
     driver.create("local", {"share": "scratch"})
     assert driver.path("data") == ""
-    assert driver.path("local") == str(world.scratch / "local")
+    assert driver.path("local") == ""
     driver.mount("data", "c1")
-    assert driver.path("data") == str(world.share_mount() / "data")
+    driver.mount("local", "c1")
+    assert driver.path("data") == world.pin("data")
+    assert driver.path("local") == world.pin("local", "scratch")
     assert driver.get("data").mountpoint == driver.path("data")
 
 
@@ -360,7 +385,7 @@ def test_a_second_host_sees_volumes_created_on_the_first(world):
     b = world.driver("b")
     assert [name for name, _ in b.list_volumes()] == ["shared"]
     path = b.mount("shared", "cb")
-    assert path == str(world.share_mount("b") / "shared")
+    assert path == world.pin("shared", host="b")
 
 
 def test_get_on_a_second_host_finds_a_new_volume_at_once(world):
@@ -393,7 +418,7 @@ def test_counts_survive_a_restart(world):
     second = world.driver()
     second.reconcile()
     assert second.get("data").status["users"] == ["c1"]
-    assert mounted_below(world.tmp) == [str(world.share_mount())]
+    assert mounted_below(world.tmp) == [str(world.share_mount()), world.pin("data")]
     second.unmount("data", "c1")
     world.idle_out(second)
     assert mounted_below(world.tmp) == []
@@ -432,7 +457,9 @@ def test_list_with_many_volumes(world):
         driver.create(f"v{i:02d}", {"share": "scratch"})
     listed = driver.list_volumes()
     assert [n for n, _ in listed] == [f"v{i:02d}" for i in range(30)]
-    assert listed[0][1] == str(world.scratch / "v00")
+    assert listed[0][1] == ""
+    driver.mount("v07", "c1")
+    assert driver.list_volumes()[7] == ("v07", world.pin("v07", "scratch"))
 
 
 def test_capabilities_are_global():
@@ -537,7 +564,7 @@ def test_a_full_share_fails_create_and_leaves_nothing(world):
         driver.create("second", None)
     assert sorted(str(p.relative_to(tiny)) for p in tiny.rglob("*")) == before
     # Mounting the full volume still works, so a container can clean it up.
-    assert driver.mount("first", "cleaner") == str(tiny / "first")
+    assert os.listdir(driver.mount("first", "cleaner")) == ["fill"]
     (tiny / "first" / "fill").unlink()
     driver.unmount("first", "cleaner")
     driver.create("second", None)

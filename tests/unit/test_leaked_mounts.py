@@ -48,9 +48,10 @@ def test_a_dead_dockerds_mounts_are_dropped_once_no_container_uses_the_volume(wo
             killed(proc)
             driver.reclaim_leaked()
             assert users(driver, "data") == ["c1"]
-            assert mounted_below(world.tmp) == [str(world.share_mount())]
+            assert mounted_below(world.tmp) == [str(world.share_mount()), world.pin("data")]
         driver.reclaim_leaked()
     assert users(driver, "data") == []
+    assert mounted_below(world.tmp) == [str(world.share_mount())]  # the pin went with the count
     world.idle_out(driver)  # the last release parked the share
     assert mounted_below(world.tmp) == []
 

@@ -65,7 +65,7 @@ def test_single_host_refuses_a_second_host_until_the_lease_expires(world):
     """b is refused while a renews; once a stops renewing, b takes over after ttl + grace."""
     a, b = world.driver("a"), world.driver("b")
     a.create("db", SINGLE)
-    assert a.mount("db", "c1") == str(world.scratch / "db")
+    assert a.mount("db", "c1") == world.pin("db", "scratch")
     b.list_volumes()
     with pytest.raises(VolumeHeld, match="held by host 'a'.*free 33s after"):
         b.mount("db", "c2")
@@ -79,7 +79,7 @@ def test_single_host_refuses_a_second_host_until_the_lease_expires(world):
     with pytest.raises(VolumeHeld, match="free 1s after"):
         b.mount("db", "c2")
     world.clock.advance(1)
-    assert b.mount("db", "c2") == str(world.scratch / "db")
+    assert b.mount("db", "c2") == world.pin("db", "scratch", host="b")
     assert holders(b, "db") == ["b"]
     assert lease_files(world, "db") == ["owner.2.json"]
 
@@ -347,13 +347,13 @@ def test_the_fence_forces_until_a_killed_writer_is_gone(world):
     path = Path(a.mount("db", "c1"))
     with user_of(path, world.tmp / "container") as writer:
         _umount_that_frees(world.tmp / "h", writer.pid, after=3)
-        with _renewals_fail(path.parent / ".nfsvol" / "leases" / "db"):
+        with _renewals_fail(world.share_mount() / ".nfsvol" / "leases" / "db"):
             world.clock.advance(6)
             a.renew_leases()
         assert writer.wait(timeout=10) == -9
     calls = (world.tmp / "h" / "umount.calls").read_text().splitlines()
     # The third frees it; a fourth may start before its death shows in /proc.
-    assert len(calls) in (3, 4) and set(calls) == {f"-f --no-canonicalize {path.parent}"}
+    assert len(calls) in (3, 4) and set(calls) == {f"-f --no-canonicalize {world.share_mount()}"}
     assert not sysrq.exists()
     assert "lost" in a.get("db").status["lease"]
 
