@@ -241,7 +241,7 @@ class Driver:
                 if not users:
                     self._mounter.unpin(self._state.pin_point(share.name, name))
                 if lease is not None:  # Docker was told this Mount failed: hold nothing
-                    leases.release(name, lease)
+                    self._release_quietly_now(catalog, name, lease)
                 raise
             if lease is not None:
                 self._state.set_own_lease(share.name, name, lease, self._now())
