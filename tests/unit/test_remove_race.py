@@ -60,7 +60,7 @@ def test_a_marker_left_by_a_crash_is_ignored_after_the_bound(world):
     with pytest.raises(VolumeInUse, match="ignored in 1s"):
         b.mount("data", "c1")
     world.clock.advance(1)
-    assert b.mount("data", "c1") == str(world.scratch / "data")
+    assert b.mount("data", "c1") == world.pin("data", "scratch", host="b")
     assert lease_hosts(world.scratch, "data") == ["b"]
     b.unmount("data", "c1")
     b.remove("data")  # replaces the stale marker with its own, then deletes it
