@@ -40,6 +40,9 @@ class Recorder(Protocol):
     def timeout(self, operation: str) -> None:
         """`operation` (mount, umount or a request endpoint) ran out of time."""
 
+    def share_file_skipped(self, share: str) -> None:
+        """A file on `share` was ignored as unsafe or malformed (see nfsvol.sharefs)."""
+
 
 class NoMetrics:
     """The recorder when metrics are off."""
@@ -51,6 +54,9 @@ class NoMetrics:
         """Record nothing."""
 
     def timeout(self, operation: str) -> None:
+        """Record nothing."""
+
+    def share_file_skipped(self, share: str) -> None:
         """Record nothing."""
 
 
@@ -77,6 +83,12 @@ class PrometheusMetrics:
         self._timeouts = Counter(
             "nfsvol_timeouts", "Operations that ran out of time", ["operation"], registry=None
         )
+        self._skipped = Counter(
+            "nfsvol_share_files_skipped",
+            "Files on a share ignored as unsafe or malformed (each read counts)",
+            ["share"],
+            registry=None,
+        )
 
     def request(self, endpoint: str, outcome: str, seconds: float) -> None:
         """Count the request and its latency (unknown endpoints share one label)."""
@@ -91,6 +103,10 @@ class PrometheusMetrics:
     def timeout(self, operation: str) -> None:
         """Count a timeout."""
         self._timeouts.labels(operation).inc()
+
+    def share_file_skipped(self, share: str) -> None:
+        """Count a skipped share file."""
+        self._skipped.labels(share).inc()
 
 
 class CountingMounter:

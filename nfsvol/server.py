@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from nfsvol import logs, metrics
+from nfsvol import logs, metrics, sharefs
 from nfsvol.api import create_app
 from nfsvol.config import Config
 from nfsvol.driver import Driver, Host
@@ -93,6 +93,7 @@ def enable_metrics(config: Config) -> metrics.Recorder:
     atexit.register(_remove_in, os.getpid(), directory)
     metrics.prepare_dir(directory)
     recorder = metrics.PrometheusMetrics()
+    sharefs.on_skip(lambda share, path, why: recorder.share_file_skipped(share))
     state = HostState(config.state_dir, config.share_names, config.mount_timeout)
     metrics.start_exporter(config.metrics, metrics.registry(state, config.share_names))
     return recorder

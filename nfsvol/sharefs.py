@@ -30,7 +30,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _LINK_ERRNOS = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW|O_DIRECTORY says of a link
 _SKIP_EVERY = 600.0  # seconds between two log lines about the same path
 _skipped_at: dict[tuple[str, str], float] = {}
+_listeners: list[Callable[[str, str, str], None]] = []
 _skipped_guard = threading.Lock()
 
 
@@ -58,6 +59,8 @@ def skipped(share: str, path: str, why: str) -> None:
     The path is shown whole: the file name is what an operator must find and
     remove, and relative to the root it stays short for anything nfsvol reads.
     """
+    for listener in list(_listeners):  # every skip counts; only the log is rate-limited
+        listener(share, path, why)
     now, key = time.monotonic(), (share, path)
     with _skipped_guard:
         if now - _skipped_at.get(key, -_SKIP_EVERY) < _SKIP_EVERY:
@@ -67,6 +70,26 @@ def skipped(share: str, path: str, why: str) -> None:
         _skipped_at[key] = now
     # printable(): newlines and escapes in a planted name cannot forge log lines.
     log.warning("share %s: ignoring %s: %s", printable(share), printable(path), printable(why))
+
+
+def on_skip(listener: Callable[[str, str, str], None]) -> None:
+    """Call `listener(share, path, why)` for every file skipped from now on (metrics)."""
+    _listeners.append(listener)
+
+
+@contextlib.contextmanager
+def skips_seen() -> Iterator[dict[tuple[str, str], str]]:
+    """Collect {(share, path): why} of the files skipped inside the block (doctor)."""
+    seen: dict[tuple[str, str], str] = {}
+
+    def note(share: str, path: str, why: str) -> None:
+        seen[share, path] = why
+
+    _listeners.append(note)
+    try:
+        yield seen
+    finally:
+        _listeners.remove(note)
 
 
 def open_dir(name: str, dir_fd: int | None = None) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from nfsvol import sharefs
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
 from nfsvol.errors import NfsvolError, OperationTimeout, printable
@@ -93,6 +94,13 @@ class Doctor:
 
     def examine(self) -> list[Issue]:
         """Every inconsistency on this host, share by share."""
+        with sharefs.skips_seen() as skipped:
+            issues = self._examine()
+        return issues + [
+            _bad_file(share, path, why) for (share, path), why in sorted(skipped.items())
+        ]
+
+    def _examine(self) -> list[Issue]:
         issues = []
         for share in self.config.shares.values():
             if share.type == "nfs":
@@ -163,7 +171,11 @@ class Doctor:
 
     def _catalog(self, share: Share, root: Path) -> list[Issue]:
         catalog = ShareCatalog(root, share.name)
-        meta = set(timed(catalog.names, self._timeout, f"share {share.name}"))
+        names = timed(catalog.names, self._timeout, f"share {share.name}")
+        read = {n: timed(functools.partial(catalog.read, n), self._timeout, n) for n in names}
+        # A file that is no usable record is reported as such (bad-share-file), not as a volume.
+        records = {n: r for n, r in read.items() if r is not None}
+        meta = set(records)
         dirs = set(timed(lambda: volume_dirs(root, _is_volume), self._timeout, str(root)))
         issues = [_orphan_dir(share, name) for name in sorted(dirs - meta)]
         for name in sorted(meta - dirs):
@@ -172,10 +184,9 @@ class Doctor:
         for name in sorted(set(self._state.held_volumes(share.name)) - meta):
             detail = "held on this host but gone from the share (removed elsewhere?)"
             issues.append(Issue("held-unknown-volume", share.name, name, detail))
-        records = {n: timed(functools.partial(catalog.read, n), self._timeout, n) for n in meta}
         return issues + self._cache(share, records)
 
-    def _cache(self, share: Share, records: dict[str, VolumeRecord | None]) -> list[Issue]:
+    def _cache(self, share: Share, records: dict[str, VolumeRecord]) -> list[Issue]:
         names = self._state.cached_names(share.name)
         cached = {n: self._state.cached(share.name, n) for n in names}
         extra = sorted(set(cached) - set(records))
@@ -256,6 +267,14 @@ def _unmounted(share: Share, held: list[str]) -> Issue:
         return Issue("held-not-mounted", share.name, target, detail)
     detail = "a mount record remains for a share that is not mounted; --fix forgets it"
     return Issue("stale-mount-record", share.name, target, detail, True)
+
+
+def _bad_file(share: str, path: str, why: str) -> Issue:
+    detail = (
+        f"{why}; nfsvol ignores it. Inspect it on the share (it may be junk, or an "
+        f"attack on the hosts), then delete it: rm -r <share root>/{path}"
+    )
+    return Issue("bad-share-file", share, path, detail)
 
 
 def _orphan_dir(share: Share, name: str) -> Issue:

@@ -97,7 +97,8 @@ def test_counts_it_cannot_verify_are_kept(host):
     assert "note cannot-verify" in result.stdout and "held by ctr-9" in result.stdout
     users = host.state_dir / "users" / "main" / "busy.json"
     assert json.loads(users.read_text())["ids"] == {"ctr-9": 1}
-    assert mounted_below(host.state_dir) == [str(host.state_dir / "mnt" / "main")]
+    kept = [host.state_dir / "mnt" / "main", host.state_dir / "vol" / "main" / "busy"]
+    assert mounted_below(host.state_dir) == [str(p) for p in kept]  # the share, and the pin
 
 
 def test_held_volumes_on_an_unmounted_share_are_named(host):

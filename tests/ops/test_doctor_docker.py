@@ -43,4 +43,6 @@ def test_fix_forgets_only_counts_no_running_container_explains(host, daemon):
     users = host.state_dir / "users" / "main"
     assert sorted(p.name for p in users.glob("*.json")) == ["live.json"]
     assert json.loads((users / "live.json").read_text())["ids"] == {"id-live": 1}
-    assert mounted_below(host.state_dir) == [str(host.state_dir / "mnt" / "main")]
+    # The forgotten volume's pin goes with its count; the live one's stays.
+    kept = [host.state_dir / "mnt" / "main", host.state_dir / "vol" / "main" / "live"]
+    assert mounted_below(host.state_dir) == [str(p) for p in kept]

@@ -1,6 +1,7 @@
 """What a share holds is hostile: `ls` and `doctor` print it escaped (issue 21, item 8)."""
 
 import json
+import os
 
 FORGED = "evil\nforged  main  root  2026-01-01T00:00:00Z  0  -\x1b[2J"
 ESCAPED = "evil\\nforged  main  root  2026-01-01T00:00:00Z  0  -\\x1b[2J"
@@ -49,3 +50,25 @@ def test_a_config_error_quoting_a_control_character_is_escaped(host):
         result = host.nfsvol(command)
         assert result.returncode == 2, result.stderr
         assert "\x1b" not in result.stderr and "shares.\\x1b[2Jevil:" in result.stderr
+
+
+def test_doctor_names_every_skipped_file_with_its_path_and_the_fix(host):
+    """Files nfsvol ignores are rows of doctor's report, not only stderr (issue 21, item 2)."""
+    host.start_plugin().ok("Create", Name="web")
+    host.plugin.kill()
+    volumes = host.export / ".nfsvol" / "volumes"
+    (volumes / "junk.json").write_text("{not json")
+    os.mkfifo(volumes / "pipe.json")
+    record = json.loads((volumes / "web.json").read_text())
+    (volumes / "alias.json").write_text(json.dumps(record))  # its name is web, not alias
+    result = host.nfsvol("doctor")
+    rows = [line.split(None, 3) for line in result.stdout.splitlines() if "bad-share-file" in line]
+    assert [(mark, share, rest.split(":")[0]) for mark, _, share, rest in rows] == [
+        ("WARN", "main:", ".nfsvol/volumes/alias.json"),
+        ("WARN", "main:", ".nfsvol/volumes/junk.json"),
+        ("WARN", "main:", ".nfsvol/volumes/pipe.json"),
+    ], result.stdout
+    assert all("then delete it" in rest for *_, rest in rows), result.stdout
+    assert "metadata-without-dir" not in result.stdout  # files, not volumes
+    assert result.returncode != 0 and "verdict: " in result.stdout
+    assert "web" in host.nfsvol("ls").stdout  # the good volume is unaffected

@@ -151,3 +151,19 @@ def test_share_health_shows_in_metrics_and_inspect(host):
     print(f"\n  read-only remount noticed after {time.monotonic() - started:.1f}s")
     assert sample(scrape(sock), "nfsvol_share_healthy", share="main", state="read-only") == 0
     assert 'state="read-only"} 0.0' in scrape(sock)
+
+
+def test_skipped_share_files_are_counted_per_share(host):
+    """Each read of a planted file counts, though the log says it once (issue 21, item 2)."""
+    sock = host.tmp / "run" / "metrics.sock"
+    client = served(host, metrics={"socket": str(sock)}, catalog_ttl=0.05)
+    client.ok("Create", Name="web")
+    volumes = host.export / ".nfsvol" / "volumes"
+    (volumes / "junk.json").write_text("{not json")
+    for _ in range(3):
+        time.sleep(0.1)  # past catalog_ttl: each List syncs the share again
+        client.ok("List")
+        client.err("Get", Name="junk")
+    assert sample(scrape(sock), "nfsvol_share_files_skipped_total", share="main") >= 3
+    said = host.plugin.log_path.read_text().count("ignoring .nfsvol/volumes/junk.json")
+    assert 1 <= said <= 2  # once per worker process
