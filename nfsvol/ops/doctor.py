@@ -2,8 +2,9 @@
 
 Each inconsistency gets a name and what to do about it. `repair` fixes only
 what cannot lose data: it unmounts shares nobody holds, forgets counts of
-containers Docker no longer runs and rebuilds the catalog cache. It never
-deletes anything on a share.
+containers Docker no longer runs, rebuilds the catalog cache and removes an
+empty local volume no container uses that hides an nfsvol volume of the same
+name from dockerd. It never deletes anything on a share.
 """
 
 import functools
