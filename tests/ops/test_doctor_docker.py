@@ -93,6 +93,10 @@ def test_an_empty_unused_shadow_is_removed_and_dockerd_finds_nfsvol(host, daemon
     assert row("FIX", "data", empty) in found.stdout.splitlines(), found.stdout
     assert ": stray:" not in found.stdout
     assert found.returncode == 1
+    host.plugin.kill()  # doctor is for bad days: dockerd must not need the plugin to list these
+    down = host.nfsvol("doctor", "--docker-host", docker_host)
+    assert row("FIX", "data", empty) in down.stdout.splitlines(), down.stdout
+    host.start_plugin()
     fixed = host.nfsvol("doctor", "--fix", "--docker-host", docker_host)
     done = "fixed: removed the empty, unused local volume data; dockerd now asks nfsvol for it"
     assert done in fixed.stdout.splitlines(), fixed.stdout
