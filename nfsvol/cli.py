@@ -51,14 +51,16 @@ def _ops_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
         "doctor",
         help="find (and --fix) inconsistencies between mounts, state and shares",
         description="Compare this host's mount table, the plugin's state and the shares, and "
-        "name each inconsistency. --fix unmounts orphan mounts, forgets counts of vanished "
-        "containers and rebuilds the cache; it never deletes data. Exit 0 when none is left.",
+        "name each inconsistency, including local volumes that hide nfsvol's. --fix unmounts "
+        "orphan mounts, forgets counts of vanished containers, rebuilds the cache and removes "
+        "empty, unused hiding local volumes; it never deletes data. Exit 0 when none is left.",
     )
     doctor.add_argument("--fix", action="store_true", help="repair what is safe to repair")
     doctor.add_argument(
         "--docker-host",
         default=None,
-        help="dockerd to ask which containers run (default: this host's, on /var/run/docker.sock)",
+        help="dockerd to ask about containers and local volumes "
+        "(default: this host's, on /var/run/docker.sock)",
     )
     for sub in (check, ls, doctor):
         sub.add_argument("--config", default="/etc/nfsvol/config.yaml", help="YAML config file")

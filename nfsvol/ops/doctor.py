@@ -2,11 +2,13 @@
 
 Each inconsistency gets a name and what to do about it. `repair` fixes only
 what cannot lose data: it unmounts shares nobody holds, forgets counts of
-containers Docker no longer runs and rebuilds the catalog cache. It never
-deletes anything on a share.
+containers Docker no longer runs, rebuilds the catalog cache and removes an
+empty local volume no container uses that hides an nfsvol volume of the same
+name from dockerd. It never deletes anything on a share.
 """
 
 import functools
+import json
 import os
 import shutil
 import time
@@ -18,7 +20,7 @@ from typing import Any, TextIO
 from nfsvol import sharefs
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
-from nfsvol.errors import NfsvolError, OperationTimeout, printable
+from nfsvol.errors import NfsvolError, OperationTimeout, printable, shown
 from nfsvol.leases import LOST
 from nfsvol.mounter import Mounter, run
 from nfsvol.ops.probe import answers, share_root, timed, volume_dirs
@@ -27,6 +29,8 @@ from nfsvol.validate import NAME_RE
 
 DOCKER_HOST = "unix:///var/run/docker.sock"
 PARK_GRACE = 5.0  # seconds of slack before a parked mount left past its release counts as orphaned
+SHADOWED = "shadowed-by-local"
+SHOWN_USERS = 5  # container names quoted in a shadowed-by-local row; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Issue:
 
 
 class Docker:
-    """Asks the local dockerd, through its CLI, which containers use a volume."""
+    """Asks the local dockerd, through its CLI, about containers and volumes."""
 
     def __init__(self, cli: str = "docker", host: str = DOCKER_HOST, timeout: float = 10) -> None:
         self._cli = cli
@@ -50,8 +54,9 @@ class Docker:
         self._timeout = timeout
         self.why_not = ""
 
-    def containers_using(self, volume: str) -> list[str] | None:
-        """IDs of running containers that use `volume`; None if Docker cannot tell."""
+    def _ask(self, *args: str) -> str | None:
+        """The CLI's stdout for `args` (an argv, never a shell); None, and why_not, if it failed."""
+        self.why_not = ""
         if shutil.which(self._cli) is None:
             self.why_not = f"no {self._cli} command on this host"
             return None
@@ -59,16 +64,44 @@ class Docker:
         if self._host.startswith("unix://") and not os.path.exists(socket):
             self.why_not = f"dockerd is not running here (no {socket})"
             return None
-        argv = [self._cli, "-H", self._host, "ps", "-q", "--no-trunc", "--filter"]
         try:
-            result = run([*argv, f"volume={volume}"], self._timeout)
+            result = run([self._cli, "-H", self._host, *args], self._timeout)
         except OperationTimeout as exc:
             self.why_not = str(exc)
             return None
         if result.returncode != 0:
-            self.why_not = f"docker ps failed: {result.stderr.strip()}"
+            verb = " ".join(args[:2]) if args[0] == "volume" else args[0]
+            self.why_not = f"docker {verb} failed: {result.stderr.strip()}"
             return None
-        return result.stdout.split()
+        return result.stdout
+
+    def containers_using(self, volume: str, stopped: bool = False) -> list[str] | None:
+        """Containers that use `volume` (running ones, or all with `stopped`); None if unknown."""
+        every = ["-a", "--format", "{{.Names}}"] if stopped else ["-q", "--no-trunc"]
+        out = self._ask("ps", *every, "--filter", f"volume={volume}")
+        return None if out is None else out.split()
+
+    def local_volumes(self) -> set[str] | None:
+        """Names of the volumes dockerd keeps with its `local` driver; None if unknown."""
+        out = self._ask("volume", "ls", "--quiet", "--filter", "driver=local")
+        return None if out is None else set(out.split())
+
+    def volume(self, name: str) -> dict[str, Any] | None:
+        """`docker volume inspect NAME` as a dict; None if unknown or not exactly one answer."""
+        out = self._ask("volume", "inspect", "--", name)
+        try:
+            found = json.loads(out) if out is not None else None
+        except ValueError:
+            self.why_not = "docker volume inspect printed no JSON"
+            return None
+        if isinstance(found, list) and len(found) == 1 and isinstance(found[0], dict):
+            return found[0]
+        self.why_not = "docker volume inspect did not answer with one volume"
+        return None
+
+    def remove_volume(self, name: str) -> bool:
+        """`docker volume rm NAME` (never -f: dockerd refuses a volume a container uses)."""
+        return self._ask("volume", "rm", "--", name) is not None
 
 
 class Doctor:
@@ -102,6 +135,10 @@ class Doctor:
 
     def _examine(self) -> list[Issue]:
         issues = []
+        # dockerd keeps a `local` volume it made for a name nfsvol did not answer
+        # for, and from then on never asks nfsvol about that name again.
+        local = self._docker.local_volumes()
+        why_not = self._docker.why_not
         for share in self.config.shares.values():
             if share.type == "nfs":
                 issues += self._mount(share)
@@ -109,9 +146,12 @@ class Doctor:
             issues += self._lost_leases(share)
             try:
                 with share_root(share, self._mounter, self._scratch) as root:
-                    issues += self._catalog(share, root)
+                    issues += self._catalog(share, root, local)
             except (NfsvolError, OSError) as exc:
                 issues.append(Issue("share-unreachable", share.name, share.name, str(exc)))
+        if local is None:
+            detail = f"not checked for volumes hiding nfsvol's ({why_not})"
+            issues.append(Issue("cannot-verify", "dockerd", "local volumes", detail, problem=False))
         return issues
 
     # What is wrong.
@@ -169,7 +209,7 @@ class Doctor:
                 issues.append(Issue("lease-lost", share.name, name, detail))
         return issues
 
-    def _catalog(self, share: Share, root: Path) -> list[Issue]:
+    def _catalog(self, share: Share, root: Path, local: set[str] | None) -> list[Issue]:
         catalog = ShareCatalog(root, share.name)
         names = timed(catalog.names, self._timeout, f"share {share.name}")
         read = {n: timed(functools.partial(catalog.read, n), self._timeout, n) for n in names}
@@ -184,7 +224,33 @@ class Doctor:
         for name in sorted(set(self._state.held_volumes(share.name)) - meta):
             detail = "held on this host but gone from the share (removed elsewhere?)"
             issues.append(Issue("held-unknown-volume", share.name, name, detail))
-        return issues + self._cache(share, records)
+        return issues + self._shadows(share, meta & (local or set())) + self._cache(share, records)
+
+    def _shadows(self, share: Share, names: set[str]) -> list[Issue]:
+        issues = []
+        for name in sorted(names):
+            seen = self._local_volume(name)
+            if seen is not None:
+                detail, fixable = shadow_verdict(name, *seen)
+                issues.append(Issue(SHADOWED, share.name, name, detail, fixable))
+        return issues
+
+    def _local_volume(self, name: str) -> tuple[int | str, list[str] | str, bool] | None:
+        """(entries or why unknown, users or why unknown, made with options) of the local
+        volume `name`; None if dockerd keeps no local volume by that name (any more)."""
+        info = self._docker.volume(name)
+        if info is None:
+            why = f"not inspected: {self._docker.why_not}"
+            return why, why, False
+        if info.get("Driver") != "local":
+            return None
+        entries = _entries(info.get("Mountpoint"), self._timeout)
+        users = self._docker.containers_using(name, stopped=True)
+        return (
+            entries,
+            users if users is not None else self._docker.why_not,
+            bool(info.get("Options")),
+        )
 
     def _cache(self, share: Share, records: dict[str, VolumeRecord]) -> list[Issue]:
         names = self._state.cached_names(share.name)
@@ -219,6 +285,8 @@ class Doctor:
                 self._state.set_users(share.name, issue.subject, {})
                 self._mounter.unpin(self._state.pin_point(share.name, issue.subject))
                 done.append(f"forgot the holders of volume {issue.subject} ({share.name})")
+            if issue.kind == SHADOWED:
+                done.append(self._unshadow(issue.subject))
         kinds = {i.kind for i in issues}
         if share.type == "nfs" and kinds & {"orphan-mount", "stale-handle", "vanished-holder"}:
             done += self._unmount_unheld(share)
@@ -228,6 +296,18 @@ class Doctor:
         if "stale-cache" in kinds:
             done += self._rebuild_cache(share)
         return done
+
+    def _unshadow(self, name: str) -> str:
+        # Checked again right before: a container or a file may have come since.
+        seen = self._local_volume(name)
+        if seen is None:
+            return f"the local volume {name} is gone already"
+        detail, fixable = shadow_verdict(name, *seen)
+        if not fixable:
+            return f"kept the local volume {name}: {detail}"
+        if not self._docker.remove_volume(name):
+            return f"could not remove the local volume {name}: {self._docker.why_not}"
+        return f"removed the empty, unused local volume {name}; dockerd now asks nfsvol for it"
 
     def _unmount_unheld(self, share: Share) -> list[str]:
         target = str(self._state.mountpoint(share.name))
@@ -251,6 +331,71 @@ class Doctor:
                 self._state.cache_put(record)
         self._state.mark_synced(share.name)
         return [f"rebuilt the cache of share {share.name} ({len(records)} volume(s))"]
+
+
+def shadow_verdict(
+    name: str, entries: int | str, users: list[str] | str, options: bool = False
+) -> tuple[str, bool]:
+    """What to say about a local volume hiding nfsvol's `name`, and whether --fix may remove it.
+
+    `entries` and `users` are a count and a list, or a string saying why they
+    are unknown; `options` is whether it was made with driver options (a mount).
+    Only an empty, unused, plain local volume is removable: nothing is lost.
+    """
+    facts = [f"a local volume named {name} hides nfsvol's {name} on this host"]
+    if options:
+        facts.append("it was made with mount options (on purpose?)")
+    if isinstance(entries, str) and entries == users:
+        facts.append(f"it could not be examined ({entries})")
+    elif isinstance(entries, str):
+        facts.append(f"what it holds is unknown ({entries})")
+    else:
+        facts.append("it is empty" if entries == 0 else f"it holds {_entry_count(entries)}")
+    if isinstance(users, str):
+        if users != entries:
+            facts.append(f"which containers use it is unknown ({users})")
+    elif users:
+        listed = ", ".join(users[:SHOWN_USERS])
+        more = f" and {len(users) - SHOWN_USERS} more" if len(users) > SHOWN_USERS else ""
+        facts.append(f"used by container(s) {listed}{more}")
+    else:
+        facts.append("no container uses it")
+    if entries == 0 and users == [] and not options:
+        return "; ".join(facts) + ": `nfsvol doctor --fix` removes it", True
+    steps = []
+    if users and not isinstance(users, str):
+        steps.append("remove those containers first")
+    elif isinstance(users, str):
+        steps.append("find the containers that use it and remove them")
+    if isinstance(entries, int) and entries:
+        steps.append("move its data into the nfsvol volume")
+    elif isinstance(entries, str) or options:
+        steps.append("look at it by hand")
+    steps.append(f"`docker volume rm {name}`")
+    return "; ".join(facts) + ": " + ", then ".join(steps), False
+
+
+def _entry_count(n: int) -> str:
+    return "1 entry" if n == 1 else f"{n} entries"
+
+
+def _entries(mountpoint: object, timeout: float) -> int | str:
+    """How many entries the directory `mountpoint` holds, opened without following a link."""
+    if not isinstance(mountpoint, str) or not mountpoint.startswith("/"):
+        return f"dockerd named no directory for it ({shown(mountpoint)})"
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+    def count() -> int:
+        fd = os.open(mountpoint, flags)
+        try:
+            return len(os.listdir(fd))
+        finally:
+            os.close(fd)
+
+    try:
+        return timed(count, timeout, f"list {mountpoint}")
+    except (OSError, OperationTimeout) as exc:
+        return f"cannot list {mountpoint}: {exc}"
 
 
 def _is_volume(name: str) -> bool:

@@ -54,7 +54,8 @@ def test_names_each_inconsistency(host):
     result = host.nfsvol("doctor")
     assert result.returncode == 1
     assert kinds(result.stdout) == [
-        "dir-without-metadata", "metadata-without-dir", "orphan-mount", "stale-cache",
+        "cannot-verify", "dir-without-metadata", "metadata-without-dir", "orphan-mount",
+        "stale-cache",
     ]  # fmt: skip
     assert "main: handmade: a directory without metadata" in result.stdout
     assert "`docker volume rm nodir` drops it" in result.stdout
@@ -70,7 +71,7 @@ def test_fix_repairs_what_is_safe_and_keeps_every_byte(host):
     assert f"fixed: unmounted {host.state_dir / 'mnt' / 'main'}" in result.stdout
     assert "fixed: rebuilt the cache of share main (2 volume(s))" in result.stdout
     after = result.stdout.split("after repair:", 1)[1]
-    assert kinds(after) == ["dir-without-metadata", "metadata-without-dir"]
+    assert kinds(after) == ["cannot-verify", "dir-without-metadata", "metadata-without-dir"]
     assert result.returncode == 1  # what is left needs a human
     assert mounted_below(host.state_dir) == []
     assert digest(host.export) == before
@@ -95,6 +96,10 @@ def test_counts_it_cannot_verify_are_kept(host):
     result = host.nfsvol("doctor", "--fix", "--docker-host", f"unix://{host.tmp}/no.sock")
     assert result.returncode == 0, result.stdout
     assert "note cannot-verify" in result.stdout and "held by ctr-9" in result.stdout
+    # Once, not per volume or share: no dockerd to ask for its local volumes either.
+    no_local = "note cannot-verify        dockerd: local volumes: not checked for volumes hiding"
+    assert result.stdout.count(no_local) == 1, result.stdout
+    assert f"(dockerd is not running here (no {host.tmp}/no.sock))" in result.stdout
     users = host.state_dir / "users" / "main" / "busy.json"
     assert json.loads(users.read_text())["ids"] == {"ctr-9": 1}
     kept = [host.state_dir / "mnt" / "main", host.state_dir / "vol" / "main" / "busy"]
