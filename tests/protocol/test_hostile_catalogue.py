@@ -422,8 +422,9 @@ def assert_good_volume_mounts(s: Site) -> None:
     status, reply = s.call("Get", Name="good")
     assert status == 200 and reply["Volume"]["Status"]["options"] == {"share": "scratch"}, reply
     status, reply = s.call("Mount", Name="good", ID="ctr2")
-    assert status == 200 and reply["Mountpoint"] == str(s.root / "good"), reply
-    assert (s.root / "good" / "data").read_text() == "mine"
+    pin = s.plugin.state_dir / "vol" / "scratch" / "good"  # the checked directory, bound
+    assert status == 200 and reply["Mountpoint"] == str(pin), reply
+    assert (pin / "data").read_text() == "mine"
     assert s.call("Unmount", Name="good", ID="ctr2")[0] == 200
 
 
@@ -432,7 +433,9 @@ def assert_good_volume_works(s: Site) -> None:
     assert_good_volume_mounts(s)
     assert s.call("Create", Name="fresh")[0] == 200
     status, reply = s.call("Mount", Name="fresh", ID="ctr3")
-    assert status == 200 and reply["Mountpoint"] == str(s.root / "fresh"), reply
+    assert status == 200 and reply["Mountpoint"] == str(
+        s.plugin.state_dir / "vol" / "scratch" / "fresh"
+    ), reply
     assert s.call("Unmount", Name="fresh", ID="ctr3")[0] == 200
     assert s.call("Remove", Name="fresh")[0] == 200
     assert "fresh" not in s.listed()

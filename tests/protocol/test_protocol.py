@@ -151,7 +151,8 @@ def test_kill_9_with_mounts_held_keeps_counts(served):
     c = served.client
     assert c.ok("Get", Name="va")["Volume"]["Status"]["users"] == ["c1"]
     assert c.ok("Path", Name="va") == {"Mountpoint": mp}
-    assert mounted_below(served.state_dir) == [str(served.state_dir / "mnt" / "main")]
+    pins = [str(served.state_dir / "vol" / "main" / n) for n in ("va", "vb")]
+    assert mounted_below(served.state_dir) == [str(served.state_dir / "mnt" / "main"), *pins]
     c.ok("Unmount", Name="va", ID="c1")
     assert mounted_below(served.state_dir) != []
     c.ok("Unmount", Name="vb", ID="c2")
@@ -202,7 +203,7 @@ def test_twenty_concurrent_mounts_of_one_volume(served):
     with ThreadPoolExecutor(max_workers=12) as pool:
         points = list(pool.map(lambda i: c.ok("Mount", Name="hot", ID=i)["Mountpoint"], ids))
     assert len(set(points)) == 1
-    assert mounted_below(served.state_dir) == [str(served.state_dir / "mnt" / "main")]
+    assert mounted_below(served.state_dir) == [str(served.state_dir / "mnt" / "main"), points[0]]
     assert c.ok("Get", Name="hot")["Volume"]["Status"]["users"] == sorted(ids)
     with ThreadPoolExecutor(max_workers=12) as pool:
         list(pool.map(lambda i: c.ok("Unmount", Name="hot", ID=i), ids))
