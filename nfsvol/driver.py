@@ -234,8 +234,7 @@ class Driver:
             leases = LeaseStore(catalog.root, catalog.share)
             holders = leases.holders(name, known=lease) if lease else []
             try:
-                if not users:  # later Mounts share the pin: dockerd may still bind it
-                    self._pin(share, catalog, name)
+                self._pin(share, catalog, name, fresh=not users)
                 attempt.commit()
             except (Abandoned, NfsvolError, OSError):
                 if not users:
@@ -253,16 +252,26 @@ class Driver:
             self._unpark(share)
         return self._state.pin_point(share.name, name)
 
-    def _pin(self, share: Share, catalog: ShareCatalog, name: str) -> None:
+    def _pin(self, share: Share, catalog: ShareCatalog, name: str, fresh: bool) -> None:
         """Bind the volume's directory, opened without following links, for dockerd.
 
         dockerd bind-mounts the path Mount returns after Mount has answered.
         Were it a path on the share, a share writer could swap the volume's
         directory for a symlink in between and steer the container onto any
-        host path; the pin is the directory that was checked.
+        host path; the pin is the directory that was checked. With users
+        here (not `fresh`) the pin is shared: it is only checked, and bound
+        again on top if it no longer shows the volume, never detached while
+        dockerd may be about to bind it.
         """
+        target = self._state.pin_point(share.name, name)
         with catalog.fs.dir((name,)) as fd:
-            self._mounter.pin(fd, self._state.pin_point(share.name, name))
+            if fresh:
+                self._mounter.pin(fd, target)
+            elif not _shows(target, fd):
+                # e.g. a managed plugin's upgrade: dockerd unmounts what was
+                # under its propagated mount, the containers keep their binds.
+                log.warning("volume %s: its pin %s was gone; binding it again", name, target)
+                self._mounter.pin(fd, target, over=True)
 
     def _unpin_unused(self, share: str, name: str) -> None:
         if not self._state.users(share, name):
@@ -1213,6 +1222,14 @@ _FIXES = {
     errno.EROFS: "the export is read-only; export it read-write (rw)",
 }
 _FIX_OTHER = "check the export's permissions, free space and that it is writable"
+
+
+def _shows(path: str, fd: int) -> bool:
+    """True if `path` is the directory open on `fd` (a pin still in place)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except OSError:  # gone, or stale: bind again
+        return False
 
 
 def _stale(root: Path) -> bool:

@@ -146,9 +146,9 @@ class CountingMounter:
         """The inner mounter's view of the mount table."""
         return self._inner.mount_points()
 
-    def pin(self, fd: int, target: str) -> None:
+    def pin(self, fd: int, target: str, over: bool = False) -> None:
         """Pin through the inner mounter."""
-        self._inner.pin(fd, target)
+        self._inner.pin(fd, target, over)
 
     def unpin(self, target: str) -> None:
         """Unpin through the inner mounter."""

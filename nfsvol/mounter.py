@@ -71,8 +71,9 @@ class Mounter(Protocol):
     def mount_points(self) -> dict[str, str]:
         """Mount point -> source, for every mount this process sees."""
 
-    def pin(self, fd: int, target: str) -> None:
-        """Bind-mount the directory open on `fd` at `target`, made if missing."""
+    def pin(self, fd: int, target: str, over: bool = False) -> None:
+        """Bind-mount the directory open on `fd` at `target`, made if missing;
+        `over`: on top of what is there, instead of in place of it."""
 
     def unpin(self, target: str) -> None:
         """Undo `pin` on `target` (and any pin left there earlier); never raise."""
@@ -306,8 +307,8 @@ class SubprocessMounter:
         """Mount points from /proc/self/mountinfo (the last mount on a path wins)."""
         return {e.mount_point: e.source for e in mountinfo.read(self._mountinfo_path)}
 
-    def pin(self, fd: int, target: str) -> None:
-        """Bind the very directory `fd` holds at `target`.
+    def pin(self, fd: int, target: str, over: bool = False) -> None:
+        """Bind the very directory `fd` holds at `target` (`over`: on top of a pin there).
 
         The source is /proc/self/fd/N, which the kernel resolves to the
         descriptor's own directory, not to a path: a rename or symlink on
@@ -315,7 +316,8 @@ class SubprocessMounter:
         links) cannot change what `target` shows. Syscalls, not mount(8):
         nothing here waits on a server, and Mount stays cheap.
         """
-        self.unpin(target)  # one left by a crash would hide the fresh one
+        if not over:
+            self.unpin(target)  # one left by a crash would hide the fresh one
         os.makedirs(target, mode=0o700, exist_ok=True)
         _syscall(_libc.mount, f"/proc/self/fd/{fd}".encode(), target.encode(), None, _MS_BIND, None)
 

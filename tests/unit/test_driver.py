@@ -342,6 +342,21 @@ def test_the_path_docker_gets_keeps_showing_the_volume_after_a_swap(world, share
     assert pins_below(world.tmp) == []
 
 
+def test_a_pin_lost_under_a_running_container_is_bound_again(world):
+    """A managed plugin's upgrade unmounts its pins; the next container still gets the volume."""
+    driver = world.driver()
+    driver.create("data", None)
+    (world.export / "data" / "mine").write_text("volume data")
+    path = driver.mount("data", "c1")
+    subprocess.run(["umount", "-l", path], check=True)  # what dockerd does on plugin disable
+    assert os.listdir(path) == []
+    assert driver.mount("data", "c2") == path
+    assert os.listdir(path) == ["mine"]
+    for mount_id in ("c1", "c2"):
+        driver.unmount("data", mount_id)
+    assert pins_below(world.tmp) == []
+
+
 def test_path_is_empty_until_mounted(world):
     """Path and Get's Mountpoint point at data only while it is reachable."""
     driver = world.driver()
