@@ -11,12 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from testbed.drill import wait_listed
 from tests.hosts.conftest import run, unique
 
 pytestmark = pytest.mark.hosts
 NFSVOL = ("--volume-driver", "nfsvol")  # a volume b no longer finds is made by nfsvol
-ROUNDS = 20  # each costs a container start on b: about a second on the bed
+# Each round costs about 13 s on the bed (two dockerds, container start, clean-up);
+# the protocol tier races the endpoints by the thousand.
+ROUNDS = 10
 
 
 def test_volume_rm_racing_a_container_start_on_another_host(cluster):
@@ -27,8 +28,9 @@ def test_volume_rm_racing_a_container_start_on_another_host(cluster):
     with ThreadPoolExecutor(2) as pool:
         for _ in range(ROUNDS):
             vol = unique("race")
+            # No `docker volume ls` on b first: a user would not, and b's dockerd,
+            # told the driver, asks nfsvol to create a volume it does not find.
             a.docker("volume", "create", "-d", "nfsvol", vol)
-            assert wait_listed(b, vol), "b never listed the volume"
             start = threading.Barrier(2)
 
             def remove(vol=vol, start=start):
