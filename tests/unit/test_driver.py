@@ -338,6 +338,8 @@ def test_the_path_docker_gets_keeps_showing_the_volume_after_a_swap(world, share
     (Path(path) / "new").write_text("x")
     assert sorted(os.listdir(victim)) == ["secret"]
     assert (root / "elsewhere" / "new").read_text() == "x"
+    with pytest.raises(VolumeNotFound, match="no directory"):  # held, yet checked afresh
+        driver.mount("data", "c2")
     driver.unmount("data", "c1")
     assert pins_below(world.tmp) == []
 
