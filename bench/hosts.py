@@ -23,7 +23,7 @@ from testbed.guest import REPO, DockerHost
 from testbed.nfs import PSEUDO
 
 LOCAL_NFS_OPTS = f"addr={SERVER_IP},vers=4.1,hard,nosuid,nodev"
-NULL_OPTS = "vers=4.1,hard,nosuid,nodev"  # as nfsvol mounts the share
+NULL_OPTS = "vers=4.1,hard,nosuid,nodev,lookupcache=positive"  # as nfsvol mounts the share
 VS_LOCAL = ["b-nfsvol", "b-localnfs"]
 IDLE_SETTLE_S = 10  # after the holder starts: its Mount's own aftermath is not idle
 IDLE_WINDOW_S = 20

@@ -173,7 +173,10 @@ NFS_VALUE_OPTIONS = frozenset(
         "namlen", "xprtsec",
     }
 )  # fmt: skip
-FORCED_NFS_OPTIONS = ("nosuid", "nodev")
+# lookupcache=positive: by default the client trusts a "no such file" for
+# up to acdirmax (60 s), and a host that looked for a volume's metadata
+# just before another host created it would go on saying it does not exist.
+FORCED_NFS_OPTIONS = ("nosuid", "nodev", "lookupcache=positive")
 _VALUE_RE = re.compile(r"[A-Za-z0-9_.:+-]+")
 
 
@@ -185,6 +188,12 @@ def check_nfs_option(option: str) -> str:
     if key in ("suid", "dev"):
         raise InvalidOption(
             f"NFS option {option!r} is refused: nfsvol always mounts with nosuid,nodev"
+        )
+    if key == "lookupcache" and value not in ("none", "pos", "positive"):
+        raise InvalidOption(
+            f"NFS option {option!r} is refused: nfsvol mounts with lookupcache=positive "
+            "so that each host finds volumes other hosts create; leave it out, or use "
+            "lookupcache=none"
         )
     if key in ("vers", "nfsvers", "minorversion", "addr", "clientaddr", "mounthost"):
         raise InvalidOption(

@@ -28,7 +28,10 @@ def test_all_well_exits_zero_and_leaves_no_mount(host):
     result = host.nfsvol("check")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "ok    share main via nfs1: mounted nfs1:/srv/docker (-o vers=4.1,nosuid,nodev)" in out
+    assert (
+        "ok    share main via nfs1: mounted nfs1:/srv/docker (-o vers=4.1,nosuid,nodev,lookupcache=positive)"
+        in out
+    )
     assert "ok    share main via nfs2: writable; 0 volume(s) with metadata" in out
     assert f"ok    share scratch at {host.scratch}: writable" in out
     assert out.rstrip().endswith("check(s) passed")

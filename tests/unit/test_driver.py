@@ -174,13 +174,13 @@ def test_extra_unmounts_are_harmless(world):
 
 
 def test_mount_passes_version_and_forced_options(world):
-    """mount.nfs gets an argv list with vers, nosuid, nodev and the operator's options."""
+    """mount.nfs gets an argv list with vers, the forced options and the operator's options."""
     driver = world.driver()
     driver.create("data", None)
     argv = world.servers.calls()[0]
     assert argv == [
         "nfs1:/srv/docker", str(world.share_mount()), "-o",
-        "vers=4.1,nosuid,nodev,hard,timeo=600",
+        "vers=4.1,nosuid,nodev,lookupcache=positive,hard,timeo=600",
     ]  # fmt: skip
 
 
@@ -384,7 +384,7 @@ def test_get_reports_status_for_inspect(world):
         "share": "main", "type": "nfs", "created_by": "a", "options": {"share": "main"},
         "mounted": True, "users": ["c1"], "on_remove": "delete", "server": "nfs1",
         "servers": ["nfs1", "nfs2"], "export": "/srv/docker", "version": "4.1",
-        "nfs_options": "vers=4.1,nosuid,nodev,hard,timeo=600", "access": "shared",
+        "nfs_options": "vers=4.1,nosuid,nodev,lookupcache=positive,hard,timeo=600", "access": "shared",
         "holders": [{"host": "a", "since": "2026-11-29T12:00:00Z",
                      "renewed": "2026-11-29T12:00:00Z"}],
     }  # fmt: skip

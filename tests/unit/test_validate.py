@@ -128,7 +128,7 @@ def test_options_round_trip_through_metadata():
 @pytest.mark.parametrize(
     "option",
     ["hard", "soft", "timeo=600", "retrans=2", "nolock", "proto=tcp", "nosuid", "nodev",
-     "noatime", "rsize=1048576", "sec=sys", "actimeo=0", "nconnect=4"],
+     "noatime", "rsize=1048576", "sec=sys", "actimeo=0", "nconnect=4", "lookupcache=none"],
 )  # fmt: skip
 def test_accepts_safe_nfs_options(option):
     """Ordinary NFS tuning options pass the share allowlist."""
@@ -140,6 +140,7 @@ def test_accepts_safe_nfs_options(option):
     [
         ("suid", "always mounts with nosuid,nodev"),
         ("dev", "always mounts with nosuid,nodev"),
+        ("lookupcache=all", "mounts with lookupcache=positive so that each host finds"),
         ("vers=3", "use the share's `version` key"),
         ("addr=10.0.0.1", "`servers` list"),
         ("timeo=1,suid", "not allowed"),
