@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from nfsvol.errors import (
 from nfsvol.fence import Fencer
 from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
 from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
+from nfsvol.lookups import Lookups
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
@@ -111,6 +112,7 @@ class Driver:
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
+        self._lookups = Lookups(self._read_records, clock=self._now)
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         self._trash = TrashKeeper()
         # Its own thread: an unmount or probe stuck on a server must never
@@ -389,10 +391,8 @@ class Driver:
     # Finding volumes.
 
     def _lookup(self, name: str) -> VolumeRecord | None:
-        record = self._cached(name)
-        if record is None and self._refresh_stale():
-            record = self._cached(name)
-        return record
+        # A hit costs no share I/O; a miss asks the shares.
+        return self._cached(name) or self._find(name)
 
     def _require(self, name: str) -> VolumeRecord:
         check_name(name)
@@ -411,6 +411,49 @@ class Driver:
             if record is not None:
                 return record
         return None
+
+    def _find(self, name: str) -> VolumeRecord | None:
+        """Look the name up on every share at once; None only once they all said no.
+
+        Never "no" from the cache alone: dockerd takes it as leave to make a
+        local volume of that name and keeps it (moby's volume/service/store.go).
+        A share that does not answer within mount_timeout, or failed lately, is
+        not waited for: the answer is then "no", and the log says why.
+        """
+        wait = self.config.mount_timeout
+        asked = {s.name: self._lookups.ask(s.name, name) for s in self._answering(name, wait)}
+        settled = self._lookups.wait(asked, lambda: self._cached(name) is not None, wait)
+        record = self._cached(name)
+        if record is None and not settled:
+            log.warning("volume %s: share(s) %s gave no answer within %gs; answering that "
+                        "it does not exist", name, ", ".join(asked), wait)  # fmt: skip
+        return record
+
+    def _answering(self, name: str, wait: float) -> list[Share]:
+        """The shares worth asking: not stuck, not failed within their budget."""
+        shares = []
+        for share in self.config.shares.values():
+            health = self._state.health(share.name)
+            if self._lookups.overdue(share.name):
+                why = f"its lookup under way has waited on the server over {wait:g}s"
+            elif self._lookups.failed_within(share.name, self._budget(share)):
+                why = "its last lookup failed"
+            elif health is not None and health.state == UNREACHABLE:
+                why = "its server does not answer"
+            else:
+                shares.append(share)
+                continue
+            log.warning("volume %s: share %s not asked: %s", name, share.name, why)
+        return shares
+
+    def _read_records(self, share_name: str, names: Collection[str]) -> None:
+        """Read the named records on the share into the cache (a Lookups pass)."""
+        share = self.config.share(share_name)
+        with self._state.lock(share.name), self._access(share) as catalog:
+            for name in names:  # one file each: a LOOKUP the server answers afresh
+                record = catalog.read(name)
+                if record is not None:
+                    self._state.cache_put(record)
 
     def _holding_share(self, name: str, mount_id: str) -> Share | None:
         # Found through this host's counts, not the catalog: a volume removed
@@ -439,7 +482,7 @@ class Driver:
         """
         if share.type == "path":
             return work(Attempt())
-        budget = self.config.mount_timeout * (len(share.servers) + 1)
+        budget = self._budget(share)
         if not self._share_slots.acquire(blocking=False):
             raise OperationTimeout(
                 f"{verb} on share {share.name!r} refused: {self._slot_count} calls are "
@@ -457,13 +500,15 @@ class Driver:
         finally:
             self._share_slots.release()
 
+    def _budget(self, share: Share) -> float:
+        # One mount attempt per server, plus one mount_timeout for the work itself.
+        return self.config.mount_timeout * (len(share.servers) + 1)
+
     # Keeping the catalog cache fresh without ever blocking on a server.
 
-    def _refresh_stale(self) -> bool:
-        """Sync every share whose cache is older than catalog_ttl; True if any ran."""
-        stale = self._stale_shares()
-        self._sync_shares(stale, self._sync_wait)
-        return bool(stale)
+    def _refresh_stale(self) -> None:
+        """Sync every share whose cache is older than catalog_ttl, waiting at most sync_wait."""
+        self._sync_shares(self._stale_shares(), self._sync_wait)
 
     def _stale_shares(self) -> list[Share]:
         return [share for share in self.config.shares.values() if self._is_stale(share)]

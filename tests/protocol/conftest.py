@@ -76,6 +76,20 @@ def serving(tmp: Path, **overrides: object) -> Iterator[Served]:
         unmount_below(tmp)
 
 
+@contextlib.contextmanager
+def another_host(first: Served, **overrides: object) -> Iterator[Served]:
+    """A second plugin, "host b": the same servers and export, state of its own."""
+    tmp = first.state_dir.parent / "b"
+    tmp.mkdir()
+    config = {**plugin_config(tmp, first.scratch), **overrides}
+    process = PluginProcess(config, tmp, first.servers.env)
+    try:
+        client = process.start()
+        yield Served(process, client, first.servers, first.export, first.scratch, tmp / "state")
+    finally:
+        process.kill()  # the first plugin's clean-up ends its helpers and mounts
+
+
 @pytest.fixture
 def served(tmp_path):
     with serving(tmp_path) as plugin:
