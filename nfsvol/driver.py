@@ -113,6 +113,9 @@ class Driver:
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
         self._lookups = Lookups(self._read_records, clock=self._now)
+        # share -> the server that mounted it last: a dead first server must
+        # not cost every mount (and every lookup) a whole mount_timeout.
+        self._good_server: dict[str, str] = {}
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         self._trash = TrashKeeper()
         # Its own thread: an unmount or probe stuck on a server must never
@@ -635,7 +638,7 @@ class Driver:
 
     def _mount_share(self, share: Share, target: Path) -> None:
         failures = []
-        for server in share.servers:
+        for server in self._servers_to_try(share):
             source = NfsSource(server, share.export, share.version, share.options)
             try:
                 self._mounter.mount(source, str(target))
@@ -644,12 +647,18 @@ class Driver:
                 failures.append(f"{server}: {exc}")
                 continue
             self._remember_mount(share, server)
+            self._good_server[share.name] = server
             self._janitor.wake()  # it stops once nothing is mounted: probe this one
             return
         raise MountFailed(
             f"share {share.name!r}: no server could be mounted, tried in order: "
             + "; ".join(failures)
         )
+
+    def _servers_to_try(self, share: Share) -> list[str]:
+        """The share's servers in order, the one that mounted it last first."""
+        good = self._good_server.get(share.name)
+        return sorted(share.servers, key=lambda s: s != good) if good else list(share.servers)
 
     def _remember_mount(self, share: Share, server: str) -> None:
         record = {"server": server, "since": rfc3339(self._clock())}

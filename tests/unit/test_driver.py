@@ -195,6 +195,17 @@ def test_servers_are_tried_in_order(world):
     assert driver.get("data").status["server"] == "nfs2"
 
 
+def test_the_server_that_mounted_last_is_tried_first(world):
+    """A dead first server costs one mount attempt per process, not one per mount."""
+    world.servers.down("nfs1")  # nfs2 still serves the same storage
+    driver = world.driver()
+    driver.create("data", None)
+    world.idle_out(driver)
+    driver.mount("data", "c1")
+    tried = [c[0].split(":")[0] for c in world.servers.calls()]
+    assert tried == ["nfs1", "nfs2", "nfs2"]
+
+
 def test_all_servers_down_fails_clearly_and_holds_nothing(world):
     """The error names every server tried; no mount or count is left."""
     driver = world.driver()
