@@ -41,6 +41,16 @@ def _stage(
     _say(f"  ({name}: {stages[name]:.0f}s)")
 
 
+def _local_stages(stages: dict[str, float], results: dict[str, Any], quick: bool) -> None:
+    with local.plugin_on_path_share() as plugin:
+        _say("== nfsvol on this machine (gunicorn, unix socket, path share)")
+        _stage(stages, "local", results, lambda: local.run(plugin, quick, _say))
+        _say("== docker volume ls on this machine's dockerd: nfsvol vs local volumes")
+        _stage(stages, "docker_ls", results, lambda: docker_ls.run(plugin, quick, _say))
+        _say("== docker run on this machine's dockerd: nfsvol vs a null plugin vs plain")
+        _stage(stages, "docker_run", results, lambda: docker_run.run(plugin, quick, _say))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the table, write the JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -48,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS), help="where to write the JSON results")
     parser.add_argument(
         "--skip-hosts", action="store_true", help="only the figures from this machine"
+    )
+    parser.add_argument(
+        "--only-hosts",
+        nargs="+",
+        metavar="STEP",
+        default=(),
+        help="only these guest steps (emulation, run_ratios, mount_economy, probe_cost, failover)",
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -63,17 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     stages: dict[str, float] = {}
     results["machine"]["stage_s"] = stages
     results["samples"] = {}
-    with local.plugin_on_path_share() as plugin:
-        _say("== nfsvol on this machine (gunicorn, unix socket, path share)")
-        _stage(stages, "local", results, lambda: local.run(plugin, args.quick, _say))
-        _say("== docker volume ls on this machine's dockerd: nfsvol vs local volumes")
-        _stage(stages, "docker_ls", results, lambda: docker_ls.run(plugin, args.quick, _say))
-        _say("== docker run on this machine's dockerd: nfsvol vs a null plugin vs plain")
-        _stage(stages, "docker_run", results, lambda: docker_run.run(plugin, args.quick, _say))
+    if not args.only_hosts:
+        _local_stages(stages, results, args.quick)
     if not args.skip_hosts:
         _say("== real NFS in QEMU Docker hosts (ganesha, kernel NFS, dockerd)")
-        _stage(stages, "hosts", results, lambda: hosts.run(args.quick, _say))
-    if "python_loop_ms_guest" in results:
+        only = tuple(args.only_hosts)
+        _stage(stages, "hosts", results, lambda: hosts.run(args.quick, _say, only))
+    if "python_loop_ms_guest" in results and "python_loop_ms_native" in results:
         factor = results["python_loop_ms_guest"] / results["python_loop_ms_native"]
         results["guest_emulation_factor"] = round(factor, 1)
     results["machine"]["wall_s"] = round(time.monotonic() - started, 1)

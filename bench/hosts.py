@@ -205,6 +205,49 @@ def mount_economy(cluster: Cluster, count: int, results: dict[str, Any]) -> None
     results["volumes_in_use"] = count  # 100, or 10 with --quick
 
 
+def probe_cost(cluster: Cluster, results: dict[str, Any], say: Callable[[str], None]) -> None:
+    """What dockerd's Get probe costs a `docker run -v NEWNAME:/x` with no driver (issue 22).
+
+    dockerd asks nfsvol about every name it does not know; nfsvol looks it up
+    on every share before saying no (one LOOKUP per mounted share, a mount
+    per released one), and dockerd then makes a local volume. Measured with
+    the bed's four shares, nfsvol's default timers, and against a `docker run`
+    of a local volume that already exists (no probe). With the server down
+    the Get answers within mount_timeout (20 s in the bed's config), once.
+    """
+    a = cluster.hosts["a"]
+    a.docker("volume", "create", "-d", "local", "probe-base")
+    results["probe_base_run_ms"] = round(p50([_run_ms(a, "-v", "probe-base:/x") for _ in range(3)]))
+
+    def probe(state: str) -> None:
+        name = f"probe-{state}-{time.monotonic_ns() % 10**9}"
+        rpcs = _nfs_rpcs(a)
+        results[f"probe_run_ms_{state}"] = round(_run_ms(a, "-v", f"{name}:/x"))
+        results[f"probe_nfs_rpcs_main_{state}"] = _nfs_rpcs(a) - rpcs
+        gets = [c for c in cluster.plugin_requests("a") if c["volume"] == name]
+        results[f"probe_get_ms_{state}"] = [round(float(c["ms"])) for c in gets]
+        say(f"  probe, shares {state}: Get {results[f'probe_get_ms_{state}']} ms, run "
+            f"{results[f'probe_run_ms_{state}']} ms, {results[f'probe_nfs_rpcs_main_{state}']} "
+            "NFS round trips on main")  # fmt: skip
+        a.docker("volume", "rm", name)
+
+    wait_for(lambda: not cluster.nfs_mounts("a"), 120, "every share released", 2)
+    probe("released")
+    probe("parked")  # within idle_unmount (30 s) of the last probe's mounts
+    a.docker("volume", "create", "-d", "nfsvol", "probe-held")
+    a.docker("run", "-d", "--name", "probe-holder", "--network", "none", "-v",
+             "probe-held:/data", IMAGE_TAG, "sleep", "600")  # fmt: skip
+    probe("held")
+    cluster.server.stop()
+    try:
+        probe("server_down")
+        probe("server_down_again")
+    finally:
+        cluster.server.start()
+        a.docker("rm", "-f", "probe-holder", timeout=300)
+        a.docker("volume", "rm", "probe-held", timeout=300)
+
+
 def made_by(mount: str, driver: str) -> bool:
     """Is this /proc/mounts line an NFS mount `driver` made of the bed's main export?
 
@@ -265,8 +308,8 @@ def _read_s(host: DockerHost, volume: str) -> float:
     return timed_ms(lambda: run_on_volume(host, volume, READER)) / 1000
 
 
-def run(quick: bool, say: Any) -> dict[str, Any]:
-    """Boot the bed, measure every guest figure, tear the bed down.
+def run(quick: bool, say: Any, only: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Boot the bed, measure every guest figure (or those `only` names), tear it down.
 
     --quick: 3 runs per kind instead of 10, no cold-mount phase, and 10 volumes
     in use instead of 100, to finish in under 10 minutes; the run ratios are
@@ -291,8 +334,11 @@ def run(quick: bool, say: Any) -> dict[str, Any]:
             ("emulation", lambda: emulation(cluster, results)),
             ("run_ratios", lambda: run_ratios(cluster, 3 if quick else 10, results, not quick)),
             ("mount_economy", lambda: mount_economy(cluster, 10 if quick else 100, results)),
+            ("probe_cost", lambda: probe_cost(cluster, results, say)),
             ("failover", lambda: failover(cluster, results)),
         ]
+        if only:
+            measures = [(name, measure) for name, measure in measures if name in only]
         for name, measure in measures:
             started = time.monotonic()
             measure()
