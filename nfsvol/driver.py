@@ -112,7 +112,7 @@ class Driver:
         self._slot_count = share_slots
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
-        self._lookups = Lookups(self._read_records, clock=self._now)
+        self._lookups = Lookups(self._read_records)
         # share -> the server that mounted it last: a dead first server must
         # not cost every mount (and every lookup) a whole mount_timeout.
         self._good_server: dict[str, str] = {}
@@ -425,11 +425,13 @@ class Driver:
         """
         wait = self.config.mount_timeout
         asked = {s.name: self._lookups.ask(s.name, name) for s in self._answering(name, wait)}
-        settled = self._lookups.wait(asked, lambda: self._cached(name) is not None, wait)
+        late = self._lookups.wait(asked, lambda: self._cached(name) is not None, wait)
         record = self._cached(name)
-        if record is None and not settled:
+        if record is None and late:
             log.warning("volume %s: share(s) %s gave no answer within %gs; answering that "
-                        "it does not exist", name, ", ".join(asked), wait)  # fmt: skip
+                        "it does not exist", name, ", ".join(late), wait)  # fmt: skip
+            for share in late:  # every worker skips it for its budget (_answering)
+                self._state.set_unanswered(share, self._now())
         return record
 
     def _answering(self, name: str, wait: float) -> list[Share]:
@@ -437,10 +439,11 @@ class Driver:
         shares = []
         for share in self.config.shares.values():
             health = self._state.health(share.name)
+            since = self._state.unanswered_since(share.name)
             if self._lookups.overdue(share.name):
                 why = f"its lookup under way has waited on the server over {wait:g}s"
-            elif self._lookups.failed_within(share.name, self._budget(share)):
-                why = "its last lookup failed"
+            elif since is not None and self._now() - since < self._budget(share):
+                why = f"a lookup on it failed or gave no answer {self._now() - since:.0f}s ago"
             elif health is not None and health.state == UNREACHABLE:
                 why = "its server does not answer"
             else:
@@ -452,11 +455,17 @@ class Driver:
     def _read_records(self, share_name: str, names: Collection[str]) -> None:
         """Read the named records on the share into the cache (a Lookups pass)."""
         share = self.config.share(share_name)
-        with self._state.lock(share.name), self._access(share) as catalog:
-            for name in names:  # one file each: a LOOKUP the server answers afresh
-                record = catalog.read(name)
-                if record is not None:
-                    self._state.cache_put(record)
+        try:
+            with self._state.lock(share.name), self._access(share) as catalog:
+                for name in names:  # one file each: a LOOKUP the server answers afresh
+                    record = catalog.read(name)
+                    if record is not None:
+                        self._state.cache_put(record)
+        except Exception:
+            self._state.set_unanswered(share.name, self._now())
+            raise
+        if self._state.unanswered_since(share.name) is not None:
+            self._state.set_unanswered(share.name, None)
 
     def _holding_share(self, name: str, mount_id: str) -> Share | None:
         # Found through this host's counts, not the catalog: a volume removed

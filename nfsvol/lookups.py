@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Collection
 
 log = logging.getLogger(__name__)
@@ -23,14 +22,12 @@ Reader = Callable[[str, Collection[str]], None]
 class Lookups:
     """Runs `read(share, names)` for askers, one pass at a time per share."""
 
-    def __init__(self, read: Reader, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, read: Reader) -> None:
         self._read = read
-        self._clock = clock
         self._cond = threading.Condition()
         self._wanted: dict[str, set[str]] = {}
         self._passes: dict[str, int] = {}  # share -> passes finished
         self._busy: set[str] = set()  # shares with a pass under way
-        self._failed_at: dict[str, float] = {}  # share -> end of its last failed pass
         self._overdue: set[str] = set()  # shares whose pass under way outlived a wait
 
     def ask(self, share: str, name: str) -> int:
@@ -47,52 +44,40 @@ class Lookups:
             ).start()
             return done + 1
 
-    def wait(self, tickets: dict[str, int], found: Callable[[], bool], timeout: float) -> bool:
-        """Wait until every share ran its ticket's pass or `found()`; False on timeout."""
+    def wait(self, tickets: dict[str, int], found: Callable[[], bool], timeout: float) -> list[str]:
+        """Wait until every share ran its ticket's pass, or `found()`; the shares still due."""
 
-        def settled() -> bool:
-            passes = self._passes
-            return found() or all(passes.get(s, 0) >= n for s, n in tickets.items())
+        def due() -> list[str]:
+            return [s for s, n in tickets.items() if self._passes.get(s, 0) < n]
 
         with self._cond:
-            if self._cond.wait_for(settled, max(0.0, timeout)):
-                return True
-            self._overdue.update(s for s, n in tickets.items() if self._passes.get(s, 0) < n)
-            return False
+            if self._cond.wait_for(lambda: found() or not due(), max(0.0, timeout)):
+                return []
+            late = due()
+            self._overdue.update(late)
+            return late
 
     def overdue(self, share: str) -> bool:
         """True if the share's pass under way already kept an asker its whole wait."""
         with self._cond:
             return share in self._overdue
 
-    def failed_within(self, share: str, seconds: float) -> bool:
-        """True if the share's last pass failed less than `seconds` ago."""
-        with self._cond:
-            failed = self._failed_at.get(share)
-        return failed is not None and self._clock() - failed < seconds
-
     def _run(self, share: str, names: set[str]) -> None:
         while True:
-            failed = not self._read_quietly(share, names)
+            self._read_quietly(share, names)
             with self._cond:
                 # Count the pass and take the next one's names in one step, so
                 # that an asker's ticket always names a pass that will run.
                 self._passes[share] = self._passes.get(share, 0) + 1
                 self._overdue.discard(share)
-                if failed:
-                    self._failed_at[share] = self._clock()
-                else:
-                    self._failed_at.pop(share, None)
                 self._cond.notify_all()
                 names = self._wanted.pop(share, set())
                 if not names:
                     self._busy.discard(share)
                     return
 
-    def _read_quietly(self, share: str, names: Collection[str]) -> bool:
+    def _read_quietly(self, share: str, names: Collection[str]) -> None:
         try:
             self._read(share, names)
         except Exception as exc:  # any: a pass that dies would leave the share busy for good
             log.warning("share %s: cannot look up %s: %s", share, ", ".join(sorted(names)), exc)
-            return False
-        return True

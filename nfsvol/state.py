@@ -15,6 +15,8 @@
     state_dir/watch/<share>/<vol>.json  other hosts' leases and Remove markers as seen from here
     state_dir/holders/<share>/<vol>.json every host's lease, mirrored for Get
     state_dir/health/<share>.json       the last probe of the share's mount
+    state_dir/unanswered/<share>.json   when a lookup of a name on the share last
+                                        failed or outlived its wait (every worker skips it)
 
 Every file is replaced atomically (write, then rename), so a `kill -9` at
 any moment leaves either the old or the new counts, never a torn file: a
@@ -47,7 +49,7 @@ class HostState:
         self._lock_timeout = lock_timeout
         for share in shares:
             subs = ("locks", "mnt/" + share, "vol/" + share, "users/" + share, "mounts",
-                    "cache/" + share, "health")  # fmt: skip
+                    "cache/" + share, "health", "unanswered")  # fmt: skip
             leases = ("leases/" + share, "watch/" + share, "holders/" + share)
             for sub in (*subs, "errors/" + share, *leases):
                 (state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -280,3 +282,18 @@ class HostState:
             fsutil.remove_file(path, durable=False)
         else:
             fsutil.write_json(path, health.to_json(), durable=False)
+
+    # Lookups of names on a share (see Driver._find): shared by every worker.
+
+    def unanswered_since(self, share: str) -> float | None:
+        """When a lookup on the share last failed or outlived its wait, if one did."""
+        data = fsutil.read_json(f"{self._dir}/unanswered/{share}.json")
+        return None if data is None else float(data["at"])
+
+    def set_unanswered(self, share: str, when: float | None) -> None:
+        """Record (or, with None, forget) that the share left a lookup unanswered."""
+        path = self.root / "unanswered" / f"{share}.json"
+        if when is None:
+            fsutil.remove_file(path, durable=False)
+        else:
+            fsutil.write_json(path, {"at": when}, durable=False)
