@@ -262,6 +262,10 @@ def test_server_down_nothing_hangs_and_it_recovers(cluster):
              "-v", f"{held}:/data", IMAGE_TAG, "sh", "-c", "echo kept > /data/f; sleep 900")  # fmt: skip
     budget = 20 * 2  # mount_timeout x (servers + 1) for share main in the bed's config
     lookup_wait = 20  # mount_timeout: a Get of a name not cached waits at most that
+    # `run -d` returns before the shell has written: had the server gone down
+    # first, its OPEN would finish only after the restart, racing the read below.
+    kept = cluster.export_dir("main") / held / "f"
+    _wait(lambda: kept.exists() and kept.read_text() == "kept\n", 60, "the holder's write")
     seen = len(cluster.plugin_requests("a"))
     cluster.server.stop()
     try:
