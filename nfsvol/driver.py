@@ -438,19 +438,24 @@ class Driver:
         """The shares worth asking: not stuck, not failed within their budget."""
         shares = []
         for share in self.config.shares.values():
-            health = self._state.health(share.name)
-            since = self._state.unanswered_since(share.name)
-            if self._lookups.overdue(share.name):
-                why = f"its lookup under way has waited on the server over {wait:g}s"
-            elif since is not None and self._now() - since < self._budget(share):
-                why = f"a lookup on it failed or gave no answer {self._now() - since:.0f}s ago"
-            elif health is not None and health.state == UNREACHABLE:
-                why = "its server does not answer"
-            else:
+            why = self._why_not_ask(share, wait)
+            if why is None:
                 shares.append(share)
-                continue
-            log.warning("volume %s: share %s not asked: %s", name, share.name, why)
+            else:
+                log.warning("volume %s: share %s not asked: %s", name, share.name, why)
         return shares
+
+    def _why_not_ask(self, share: Share, wait: float) -> str | None:
+        # Cheapest first: this runs for every share on every miss.
+        if self._lookups.overdue(share.name):
+            return f"its lookup under way has waited on the server over {wait:g}s"
+        since = self._state.unanswered_since(share.name)
+        if since is not None and self._now() - since < self._budget(share):
+            return f"a lookup on it failed or gave no answer {self._now() - since:.0f}s ago"
+        health = self._state.health(share.name)
+        if health is not None and health.state == UNREACHABLE:
+            return "its server does not answer"
+        return None
 
     def _read_records(self, share_name: str, names: Collection[str]) -> None:
         """Read the named records on the share into the cache (a Lookups pass)."""
