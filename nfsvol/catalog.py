@@ -105,6 +105,10 @@ class ShareCatalog:
                 self._skip(entry, "not a volume name")
         return found
 
+    def stamp(self) -> tuple[int, ...] | None:
+        """What changes whenever a record is added or removed (see plan_reread)."""
+        return self.fs.stamp(VOLUMES)
+
     def read(self, name: str) -> VolumeRecord | None:
         """The volume's metadata; None if absent or unusable (then logged)."""
         if not is_name(name):
@@ -239,6 +243,33 @@ class ShareCatalog:
     def trash_entries(self) -> list[str]:
         """What waits in .nfsvol/trash to be deleted."""
         return self.fs.listdir(TRASH)
+
+
+STAMP_TICK = 2.0  # seconds: coarser than any server's mtime granularity we know
+
+
+@dataclass(frozen=True)
+class Listing:
+    """When a host last listed a share's records, and the folder's stamp just before."""
+
+    stamp: tuple[int, ...] | None
+    at: float  # epoch seconds of the first listing that saw this stamp
+    steady: bool  # a later listing, STAMP_TICK after `at`, saw the same stamp
+
+
+def plan_reread(last: Listing | None, stamp: tuple[int, ...] | None, at: float) -> Listing | None:
+    """The Listing to record after listing the records again; None if the cache is current.
+
+    A folder's mtime ticks coarsely (a few ms; a second on some servers), so
+    a record added in the same tick just after a stamp was taken leaves the
+    stamp unchanged. A stamp is trusted only once a listing STAMP_TICK after
+    the first one still saw it: a change costs two listings, no change none.
+    """
+    if stamp is None or last is None or stamp != last.stamp:
+        return Listing(stamp, at, False)
+    if last.steady:
+        return None
+    return Listing(stamp, last.at, at - last.at >= STAMP_TICK)
 
 
 def _set_owner(fd: int, uid: int | None, gid: int | None, mode: int | None) -> None:

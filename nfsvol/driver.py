@@ -13,13 +13,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from nfsvol.attempt import Abandoned, Attempt, bounded
-from nfsvol.catalog import RemoveMarker, ShareCatalog, TrashKeeper, VolumeRecord
+from nfsvol.catalog import (
+    RemoveMarker,
+    ShareCatalog,
+    TrashKeeper,
+    VolumeRecord,
+    plan_reread,
+)
 from nfsvol.config import Config, Share
 from nfsvol.dockerd import ACTIVATION_TAG, UNSEEN, Caller, new_activation, tagged_process
 from nfsvol.errors import (
@@ -569,19 +575,32 @@ class Driver:
         self._state.mark_synced(share.name, self._clock().timestamp())
 
     def _mirror(self, share: str, catalog: ShareCatalog) -> None:
+        self._mirror_records(share, catalog)
+        self._mirror_holders(share, LeaseStore(catalog.root, catalog.share))
+        if catalog.trash_entries():  # left by a crash, a restart or another host
+            self._trash.mark(share)
+            self._janitor.wake()
+
+    def _mirror_records(self, share: str, catalog: ShareCatalog) -> None:
+        # Listing 50,000 records costs hundreds of READDIRs; an unchanged
+        # folder stamp costs one GETATTR, so an idle catalog is nearly free.
+        now = self._clock().timestamp()
+        listing = plan_reread(self._state.listing(share), catalog.stamp(), now)
+        if listing is None:
+            return
         on_share = set(catalog.names())
         cached = set(self._state.cached_names(share))
         for name in on_share - cached:
             record = catalog.read(name)
             if record is not None:
                 self._state.cache_put(record)
-        for name in cached - on_share:
-            if not self._state.users(share, name):
-                self._state.cache_drop(share, name)
-        self._mirror_holders(share, LeaseStore(catalog.root, catalog.share))
-        if catalog.trash_entries():  # left by a crash, a restart or another host
-            self._trash.mark(share)
-            self._janitor.wake()
+        held = [name for name in cached - on_share if self._state.users(share, name)]
+        for name in cached - on_share - set(held):
+            self._state.cache_drop(share, name)
+        # A held name kept though gone from the share: the cache differs, so list again.
+        self._state.set_listing(share, replace(listing, steady=listing.steady and not held))
+        log.debug("share %s: listed %d records in %.0f ms", share, len(on_share),
+                  1000 * (self._clock().timestamp() - now))  # fmt: skip
 
     def _mirror_holders(self, share: str, store: LeaseStore) -> None:
         leased = store.volumes()

@@ -23,11 +23,13 @@ control characters escaped) through `skipped`.
 """
 
 import contextlib
+import ctypes
 import errno
 import json
 import logging
 import os
 import stat
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -182,6 +184,14 @@ class ShareFS:
         with contextlib.suppress(OSError), self.dir(parts) as fd:
             os.rmdir(name, dir_fd=fd)
 
+    def stamp(self, parts: Sequence[str]) -> tuple[int, ...] | None:
+        """A folder's fresh_stamp; None if it (or any folder above it) does not exist."""
+        try:
+            with self.dir(parts) as fd:
+                return fresh_stamp(fd)
+        except FileNotFoundError:
+            return None
+
     def lstat(self, parts: Sequence[str], name: str) -> os.stat_result | None:
         """What `name` is, links not followed; None if absent."""
         try:
@@ -189,6 +199,33 @@ class ShareFS:
                 return os.stat(name, dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_statx = getattr(_libc, "statx", None)
+if _statx is not None:
+    _statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+_AT_EMPTY_PATH, _AT_STATX_FORCE_SYNC, _STATX_BASIC_STATS = 0x1000, 0x2000, 0x7FF
+
+
+def fresh_stamp(fd: int) -> tuple[int, ...]:
+    """(inode, size, ctime, mtime in ns) of `fd`, as the server has them now.
+
+    Adding, removing or renaming an entry changes a folder's ctime and mtime.
+    The NFS client would answer fstat from attributes up to acdirmax old;
+    statx's AT_STATX_FORCE_SYNC makes it ask (one GETATTR).
+    """
+    if _statx is None:  # a libc without statx: only a local folder is fresh then
+        st = os.fstat(fd)
+        return (st.st_ino, st.st_size, st.st_ctime_ns, st.st_mtime_ns)
+    buf = ctypes.create_string_buffer(256)  # struct statx
+    if _statx(fd, b"", _AT_EMPTY_PATH | _AT_STATX_FORCE_SYNC, _STATX_BASIC_STATS, buf) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    ino, size = struct.unpack_from("=QQ", buf, 32)
+    c_sec, c_nsec = struct.unpack_from("=qI", buf, 96)
+    m_sec, m_nsec = struct.unpack_from("=qI", buf, 112)
+    return (ino, size, c_sec * 10**9 + c_nsec, m_sec * 10**9 + m_nsec)
 
 
 def mkdir_at(dir_fd: int, name: str, mode: int = 0o755) -> bool:

@@ -10,6 +10,7 @@
     state_dir/activation                tags Mounts when we cannot see dockerd
     state_dir/mounts/<share>.json       which server the share is mounted from
     state_dir/cache/<share>/<vol>.json  mirror of the share's metadata
+    state_dir/cache/<share>/.listing    when it was last listed from the share, and the stamp seen
     state_dir/errors/<share>/<vol>.json the last failed Mount of the volume here
     state_dir/leases/<share>/<vol>.json this host's lease on the volume
     state_dir/watch/<share>/<vol>.json  other hosts' leases and Remove markers as seen from here
@@ -30,11 +31,12 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from nfsvol import fsutil
-from nfsvol.catalog import VolumeRecord
+from nfsvol.catalog import Listing, VolumeRecord
 from nfsvol.errors import OperationTimeout
 from nfsvol.health import Health
 from nfsvol.leases import Lease, Watch
@@ -211,6 +213,19 @@ class HostState:
         marker.touch()
         now = time.time() if when is None else when
         os.utime(marker, (now, now))
+
+    def listing(self, share: str) -> Listing | None:
+        """When the cache of `share` was last listed from the share (catalog.plan_reread)."""
+        data = fsutil.read_json(f"{self._dir}/cache/{share}/.listing")
+        if not isinstance(data, dict):
+            return None
+        stamp = data.get("stamp")
+        return Listing(tuple(stamp) if stamp else None, data["at"], data["steady"])
+
+    def set_listing(self, share: str, listing: Listing) -> None:
+        """Record the listing the cache of `share` now matches."""
+        data = {**asdict(listing), "stamp": list(listing.stamp) if listing.stamp else None}
+        fsutil.write_json(self.root / "cache" / share / ".listing", data, durable=False)
 
     # Leases (see nfsvol.leases): ours, what we watch of others', a mirror for Get.
 

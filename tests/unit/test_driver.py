@@ -2,6 +2,7 @@
 
 import fcntl
 import json
+import logging
 import os
 import subprocess
 import time
@@ -435,6 +436,30 @@ def test_removal_elsewhere_is_noticed(world):
         b.mount("gone", "c1")
     world.clock.advance(10)
     assert b.list_volumes() == []
+
+
+def test_a_sync_lists_the_records_only_after_the_share_changed(world, caplog):
+    """An unchanged record folder costs one stat per sync; a change, two listings."""
+    a, b = world.driver("a"), world.driver("b")
+    a.create("first", None)
+
+    def sync_on_b() -> tuple[list[str], int]:
+        caplog.clear()
+        world.clock.advance(10)  # past catalog_ttl
+        names = [name for name, _ in b.list_volumes()]
+        listed = [r for r in caplog.records if r.getMessage().startswith("share main: listed")]
+        return names, len(listed)
+
+    with caplog.at_level(logging.DEBUG, logger="nfsvol.driver"):
+        assert sync_on_b() == (["first"], 1)
+        assert sync_on_b() == (["first"], 1)  # the same stamp, a tick later: now trusted
+        assert sync_on_b() == (["first"], 0)
+        a.create("second", None)
+        assert sync_on_b() == (["first", "second"], 1)
+        assert sync_on_b() == (["first", "second"], 1)
+        assert sync_on_b() == (["first", "second"], 0)
+        a.remove("first")
+        assert sync_on_b() == (["second"], 1)
 
 
 def test_counts_survive_a_restart(world):
