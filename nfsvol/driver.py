@@ -119,9 +119,6 @@ class Driver:
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
         self._lookups = Lookups(self._read_records)
-        # share -> the server that mounted it last: a dead first server must
-        # not cost every mount (and every lookup) a whole mount_timeout.
-        self._good_server: dict[str, str] = {}
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         self._trash = TrashKeeper()
         # Its own thread: an unmount or probe stuck on a server must never
@@ -680,7 +677,7 @@ class Driver:
                 failures.append(f"{server}: {exc}")
                 continue
             self._remember_mount(share, server)
-            self._good_server[share.name] = server
+            self._state.set_good_server(share.name, server)
             self._janitor.wake()  # it stops once nothing is mounted: probe this one
             return
         raise MountFailed(
@@ -689,8 +686,12 @@ class Driver:
         )
 
     def _servers_to_try(self, share: Share) -> list[str]:
-        """The share's servers in order, the one that mounted it last first."""
-        good = self._good_server.get(share.name)
+        """The share's servers in order, the one that mounted it last first.
+
+        Kept in state_dir: a dead first server must cost one mount_timeout
+        per host, not one per gunicorn worker and restart, nor every mount.
+        """
+        good = self._state.good_server(share.name)
         return sorted(share.servers, key=lambda s: s != good) if good else list(share.servers)
 
     def _remember_mount(self, share: Share, server: str) -> None:

@@ -9,6 +9,7 @@
                                         which dockerd mounted it}} on this host
     state_dir/activation                tags Mounts when we cannot see dockerd
     state_dir/mounts/<share>.json       which server the share is mounted from
+    state_dir/good_server/<share>.json  the server that mounted it last (tried first)
     state_dir/cache/<share>/<vol>.json  mirror of the share's metadata
     state_dir/cache/<share>/.listing    when it was last listed from the share, and the stamp seen
     state_dir/errors/<share>/<vol>.json the last failed Mount of the volume here
@@ -51,7 +52,7 @@ class HostState:
         self._lock_timeout = lock_timeout
         for share in shares:
             subs = ("locks", "mnt/" + share, "vol/" + share, "users/" + share, "mounts",
-                    "cache/" + share, "health", "unanswered")  # fmt: skip
+                    "cache/" + share, "health", "unanswered", "good_server")  # fmt: skip
             leases = ("leases/" + share, "watch/" + share, "holders/" + share)
             for sub in (*subs, "errors/" + share, *leases):
                 (state_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -138,6 +139,15 @@ class HostState:
             fsutil.remove_file(path, durable=False)
         else:
             fsutil.write_json(path, record, durable=False)
+
+    def good_server(self, share: str) -> str | None:
+        """The server that mounted the share last on this host, kept after unmounts."""
+        server: str | None = fsutil.read_json(f"{self._dir}/good_server/{share}.json")
+        return server
+
+    def set_good_server(self, share: str, server: str) -> None:
+        """Try `server` first next time, in every worker."""
+        fsutil.write_json(self.root / "good_server" / f"{share}.json", server, durable=False)
 
     # Boot identity: counts from a previous boot describe no live container.
 

@@ -197,14 +197,28 @@ def test_servers_are_tried_in_order(world):
 
 
 def test_the_server_that_mounted_last_is_tried_first(world):
-    """A dead first server costs one mount attempt per process, not one per mount."""
+    """A dead first server costs one mount attempt per host, not one per mount or worker."""
     world.servers.down("nfs1")  # nfs2 still serves the same storage
     driver = world.driver()
     driver.create("data", None)
     world.idle_out(driver)
     driver.mount("data", "c1")
+    driver.unmount("data", "c1")
+    world.idle_out(driver)
+    world.driver().mount("data", "c2")  # another gunicorn worker, or after a restart
     tried = [c[0].split(":")[0] for c in world.servers.calls()]
-    assert tried == ["nfs1", "nfs2", "nfs2"]
+    assert tried == ["nfs1", "nfs2", "nfs2", "nfs2"]
+    world.servers.live("nfs1")
+    world.servers.down("nfs2")
+    world.idle_out(driver)
+    driver.unmount("data", "c2")
+    world.idle_out(driver)
+    driver.mount("data", "c3")
+    driver.unmount("data", "c3")
+    world.idle_out(driver)
+    driver.mount("data", "c4")
+    tried = [c[0].split(":")[0] for c in world.servers.calls()]
+    assert tried[4:] == ["nfs2", "nfs1", "nfs1"]
 
 
 def test_all_servers_down_fails_clearly_and_holds_nothing(world):
