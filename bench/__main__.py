@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import docker_ls, docker_run, hosts, local
+from bench import docker_ls, docker_run, hosts, local, sync
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -41,7 +41,14 @@ def _stage(
     _say(f"  ({name}: {stages[name]:.0f}s)")
 
 
-def _local_stages(stages: dict[str, float], results: dict[str, Any], quick: bool) -> None:
+def _local_stages(
+    stages: dict[str, float], results: dict[str, Any], quick: bool, only: tuple[str, ...]
+) -> None:
+    if not only or "sync" in only:
+        _say("== one catalog sync at 1k, 10k and 50k volumes (in-process, path share)")
+        _stage(stages, "sync", results, lambda: sync.run(quick, _say))
+    if only and not set(only) & {"local", "docker_ls", "docker_run"}:
+        return
     with local.plugin_on_path_share() as plugin:
         _say("== nfsvol on this machine (gunicorn, unix socket, path share)")
         _stage(stages, "local", results, lambda: local.run(plugin, quick, _say))
@@ -64,7 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         metavar="STEP",
         default=(),
-        help="only these guest steps (emulation, run_ratios, mount_economy, probe_cost, failover)",
+        help="only these guest steps (emulation, run_ratios, mount_economy, probe_cost, "
+        "sync_cost, failover)",
+    )
+    parser.add_argument(
+        "--only-local",
+        nargs="+",
+        metavar="STAGE",
+        default=(),
+        help="only these stages on this machine (sync, or local with docker_ls and docker_run)",
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -81,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["stage_s"] = stages
     results["samples"] = {}
     if not args.only_hosts:
-        _local_stages(stages, results, args.quick)
+        _local_stages(stages, results, args.quick, tuple(args.only_local))
     if not args.skip_hosts:
         _say("== real NFS in QEMU Docker hosts (ganesha, kernel NFS, dockerd)")
         only = tuple(args.only_hosts)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.stats import PYTHON_LOOP, nfs_rpcs, p50, rotated, timed_ms
+from bench.stats import PYTHON_LOOP, nfs_rpcs, nfs_rpcs_by_op, p50, rotated, timed_ms
 from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
 from testbed._proc import wait_for
@@ -27,6 +27,7 @@ NULL_OPTS = "vers=4.1,hard,nosuid,nodev,lookupcache=positive"  # as nfsvol mount
 VS_LOCAL = ["b-nfsvol", "b-localnfs"]
 IDLE_SETTLE_S = 10  # after the holder starts: its Mount's own aftermath is not idle
 IDLE_WINDOW_S = 20
+SYNC_COUNTS = (1_000, 10_000)  # records written through NFS in the guest: 50k takes too long
 # dockerd keeps its state on the guest's tmpfs (/var/lib/docker); so does nfsvol
 # here, like for like. The bed's /var/lib/nfsvol is a 9p share of this machine,
 # so its tests can read it and it survives a power-off: each state file read
@@ -231,9 +232,14 @@ def probe_cost(cluster: Cluster, results: dict[str, Any], say: Callable[[str], N
             "NFS round trips on main")  # fmt: skip
         a.docker("volume", "rm", name)
 
-    wait_for(lambda: not cluster.nfs_mounts("a"), 120, "every share released", 2)
-    probe("released")
+    def released() -> bool:
+        return not cluster.nfs_mounts("a")
+
+    wait_for(released, 120, "every share released", 2)
+    probe("released")  # share ft's first server is dead: once per host, a mount_timeout
     probe("parked")  # within idle_unmount (30 s) of the last probe's mounts
+    wait_for(released, 120, "every share released", 2)
+    probe("released_again")  # ft's good server remembered (state_dir/good_server)
     a.docker("volume", "create", "-d", "nfsvol", "probe-held")
     a.docker("run", "-d", "--name", "probe-holder", "--network", "none", "-v",
              "probe-held:/data", IMAGE_TAG, "sleep", "600")  # fmt: skip
@@ -246,6 +252,91 @@ def probe_cost(cluster: Cluster, results: dict[str, Any], say: Callable[[str], N
         cluster.server.start()
         a.docker("rm", "-f", "probe-holder", timeout=300)
         a.docker("volume", "rm", "probe-held", timeout=300)
+
+
+# Records as a's Creates leave them, written through b's own mount of the share.
+_WRITE_RECORDS = (
+    "import json, sys; folder, count = sys.argv[1], int(sys.argv[2])\n"
+    "for i in range(count):\n"
+    "    name = f'sync{i:05d}'\n"
+    "    with open(f'{folder}/{name}.json', 'w') as f:\n"
+    "        json.dump({'name': name, 'share': 'main', 'created_at': '2026-01-01T00:00:00Z',\n"
+    "                   'created_by': 'bench', 'options': {}}, f)\n"
+)
+
+
+def sync_cost(cluster: Cluster, counts: tuple[int, ...], results: dict[str, Any]) -> None:
+    """NFS round trips of one catalog sync on b, nothing changed and one volume made on a.
+
+    The sync runs as Docker drives it: `docker volume ls` once catalog_ttl
+    (5 s) has passed. b holds a volume, so the share stays mounted and every
+    round trip lands on one mount's counters. The records are written
+    through that mount (behind ganesha's back its caches could hide them).
+    A sync outlives the List that started it when there is much to read,
+    so each count runs until b's mount has gone quiet; that includes the
+    lease renewal and the health probe that fall in the window (see
+    idle_host_nfs_rpcs_per_min_held), so READDIRs are counted apart.
+    """
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    b.docker("volume", "create", "-d", "nfsvol", "sync-held")
+    b.docker("run", "-d", "--name", "sync-holder", "--network", "none", "-v",
+             "sync-held:/data", IMAGE_TAG, "sleep", "3600")  # fmt: skip
+    try:
+        _quiet(b)
+        before = _nfs_ops(b)
+        time.sleep(60)
+        results["idle_host_nfs_rpcs_per_min_held"] = _total(_nfs_ops(b), before)
+        for count in counts:
+            folder = f"{SHARE_MOUNT}/.nfsvol/volumes"
+            b.run(["python3", "-c", _WRITE_RECORDS, folder, str(count)], timeout=1800).check()
+            label = f"{count // 1000}k"
+            started = time.monotonic()
+            results[f"sync_nfs_rpcs_first_{label}"] = _synced(b)[0]  # reads every record
+            results[f"sync_first_s_{label}"] = round(time.monotonic() - started, 1)
+            _synced(b)  # the stamp confirmed (catalog.plan_reread)
+            total, readdirs = _synced(b)
+            results[f"sync_nfs_rpcs_unchanged_{label}"] = total
+            results[f"sync_nfs_readdirs_unchanged_{label}"] = readdirs
+            a.docker("volume", "create", "-d", "nfsvol", f"sync-new-{label}")
+            total, readdirs = _synced(b)
+            results[f"sync_nfs_rpcs_changed_{label}"] = total
+            results[f"sync_nfs_readdirs_changed_{label}"] = readdirs
+            a.docker("volume", "rm", f"sync-new-{label}")
+    finally:
+        b.run(["sh", "-c", f"rm -f {SHARE_MOUNT}/.nfsvol/volumes/sync*.json"], timeout=600)
+        b.docker("rm", "-f", "sync-holder", timeout=300)
+        b.docker("volume", "rm", "sync-held", timeout=300)
+
+
+def _nfs_ops(host: DockerHost) -> dict[str, int]:
+    return nfs_rpcs_by_op(host.run(["cat", "/proc/self/mountstats"]).check().stdout, SHARE_MOUNT)
+
+
+def _total(after: dict[str, int], before: dict[str, int]) -> int:
+    return sum(after.values()) - sum(before.values())
+
+
+def _quiet(host: DockerHost) -> None:
+    """Wait until the share's mount sends fewer than 20 RPCs in 4 s (a sync has ended)."""
+    last = _nfs_ops(host)
+    for _ in range(300):
+        time.sleep(4)
+        now = _nfs_ops(host)
+        if _total(now, last) < 20:
+            return
+        last = now
+    raise RuntimeError("b's share mount never went quiet")
+
+
+def _synced(host: DockerHost) -> tuple[int, int]:
+    """(RPCs, READDIRs) of `docker volume ls` once catalog_ttl has passed, until quiet."""
+    time.sleep(6)  # past catalog_ttl
+    before = _nfs_ops(host)
+    host.docker("volume", "ls", "-q")
+    _quiet(host)
+    after = _nfs_ops(host)
+    readdirs = sum(after.get(op, 0) - before.get(op, 0) for op in ("READDIR", "READDIRPLUS"))
+    return _total(after, before), readdirs
 
 
 def made_by(mount: str, driver: str) -> bool:
@@ -335,6 +426,10 @@ def run(quick: bool, say: Any, only: tuple[str, ...] = ()) -> dict[str, Any]:
             ("run_ratios", lambda: run_ratios(cluster, 3 if quick else 10, results, not quick)),
             ("mount_economy", lambda: mount_economy(cluster, 10 if quick else 100, results)),
             ("probe_cost", lambda: probe_cost(cluster, results, say)),
+            (
+                "sync_cost",
+                lambda: sync_cost(cluster, (1_000,) if quick else (1_000, 10_000), results),
+            ),
             ("failover", lambda: failover(cluster, results)),
         ]
         if only:

@@ -82,17 +82,24 @@ def pids_running(*words: bytes) -> list[int]:
 
 
 def nfs_rpcs(mountstats: str, mountpoint: str) -> int:
-    """RPCs sent so far for the NFS mount at `mountpoint`, from /proc/self/mountstats.
+    """RPCs sent so far for the NFS mount at `mountpoint`, from /proc/self/mountstats."""
+    return sum(nfs_rpcs_by_op(mountstats, mountpoint).values())
 
-    Sums the first count (operations) of each per-op line of that mount.
+
+def nfs_rpcs_by_op(mountstats: str, mountpoint: str) -> dict[str, int]:
+    """{operation: RPCs sent so far} for the NFS mount at `mountpoint`.
+
+    The first count (operations) of each per-op line of that mount.
     """
-    total, inside, per_op = 0, False, False
+    counts: dict[str, int] = {}
+    inside, per_op = False, False
     for line in mountstats.splitlines():
         if line.startswith("device "):
             inside, per_op = f" mounted on {mountpoint} " in line, False
         elif inside and "per-op statistics" in line:
             per_op = True
         elif inside and per_op and ":" in line:
-            counts = line.partition(":")[2].split()
-            total += int(counts[0]) if counts else 0
-    return total
+            op, _, rest = line.partition(":")
+            fields = rest.split()
+            counts[op.strip()] = counts.get(op.strip(), 0) + (int(fields[0]) if fields else 0)
+    return counts
