@@ -128,15 +128,18 @@ class Swarm:
         *opts: str,
         volume_opts: Sequence[str] = (),
         nocopy: bool = False,
+        named_only: bool = False,
     ) -> Iterator[str]:
         """Service `name` of the bed's image on the workers, `volume` at /data; removed after.
 
         Each task runs `sh -c cmd` with NODE set to its node's hostname. With
         `nocopy`, Docker does not copy the image's /data (and its owner and
-        mode) into the volume when it is empty.
+        mode) into the volume when it is empty. With `named_only` the mount
+        names no driver: each node's dockerd asks its drivers who has `volume`.
         """
+        driver = [] if named_only else [f"volume-driver={self.driver}"]
         mount = ",".join(
-            [f"type=volume,source={volume},destination=/data,volume-driver={self.driver}"]
+            [f"type=volume,source={volume},destination=/data", *driver]
             + [f"volume-opt={opt}" for opt in volume_opts]
             + (["volume-nocopy=true"] if nocopy else [])
         )

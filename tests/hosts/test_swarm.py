@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from testbed._proc import wait_for
-from tests.hosts.conftest import SEE_EACH_OTHER, read_when, swarm_of, unique
+from tests.hosts.conftest import SEE_EACH_OTHER, read_when, run, swarm_of, unique
 
 pytestmark = pytest.mark.hosts
 
@@ -36,8 +36,10 @@ def swarm(cluster):
         yield bed
 
 
-def service(swarm, volume: str, cmd: str, *opts: str, volume_opts=()):
-    return swarm.deployed(unique("svc"), volume, cmd, *opts, volume_opts=volume_opts)
+def service(swarm, volume: str, cmd: str, *opts: str, volume_opts=(), named_only=False):
+    return swarm.deployed(
+        unique("svc"), volume, cmd, *opts, volume_opts=volume_opts, named_only=named_only
+    )
 
 
 def test_replicas_on_both_workers_see_each_others_writes(cluster, swarm):
@@ -50,6 +52,21 @@ def test_replicas_on_both_workers_see_each_others_writes(cluster, swarm):
         assert sorted(t.node for t in tasks) == ["a", "b"]
         disk = cluster.export_dir("main") / volume
         assert read_when(disk / "seen-by-a") == read_when(disk / "seen-by-b") == "a\nb\n"
+
+
+def test_a_task_finds_a_volume_its_node_never_listed(cluster, swarm):
+    """Made and written on a, then a service naming no driver, its task on b: a's data."""
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    volume = unique("found")
+    a.docker("volume", "create", "-d", "nfsvol", volume)
+    run(a, "-v", f"{volume}:/data", "echo from-a > /data/f")
+    cmd = "cp /data/f /data/.read; mv /data/.read /data/read-on-$NODE; exec sleep 100000"
+    with service(swarm, volume, cmd, "--constraint", "node.hostname==b", named_only=True) as name:
+        swarm.running(name, 1)
+        assert read_when(cluster.export_dir("main") / volume / "read-on-b") == "from-a\n"
+    local = b.docker("volume", "ls", "-q", "--filter", "driver=local").stdout.split()
+    assert volume not in local
+    a.docker("volume", "rm", volume)
 
 
 def test_a_templated_volume_gives_each_task_its_own(cluster, swarm):
