@@ -1,8 +1,14 @@
 """docker-compose, brought up by pytest-docker, with a volume declared `driver: nfsvol`."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tests.docker.conftest import unique
+from tests.support.plugin import PluginProcess
 
 pytestmark = pytest.mark.docker
 PROJECT = "nfsvolcompose"
@@ -50,3 +56,32 @@ def test_compose_service_serves_from_an_nfsvol_volume(bed, docker_services):
     driver = bed.docker("volume", "inspect", "-f", "{{.Driver}}", volume).stdout.strip()
     assert driver == "nfsvol"
     assert (bed.share / volume / "index.html").read_text() == "<h1>compose</h1>\n"
+
+
+def test_a_compose_service_finds_a_volume_made_on_another_host(bed, tmp_path):
+    """Host a (a second nfsvol on the same share) makes and fills a volume; compose on
+    this host, which never listed it, runs a service on it declared `external`."""
+    name = unique("made-on-a")
+    config = {**yaml.safe_load(bed.plugin.config_path.read_text())}
+    config["state_dir"] = str(tmp_path / "state")
+    host_a = PluginProcess(config, tmp_path, bed.servers.env, host="host-a")
+    try:
+        status, body = host_a.start().call("Create", Name=name)
+        assert status == 200, body
+    finally:
+        host_a.kill()
+    (bed.share / name / "f").write_text("from-a\n")  # what a's container wrote
+    compose = f"docker-compose -H unix://{bed.daemon.socket}".split()
+    file = str(Path(__file__).with_name("compose-external.yml"))
+    argv = [*compose, "-f", file, "-p", "nfsvolexternal", "up", "--exit-code-from", "reader"]
+    env = {**os.environ, "NFSVOL_VOLUME": name}
+    try:
+        up = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+    finally:
+        down = [*compose, "-f", file, "-p", "nfsvolexternal", "down"]
+        subprocess.run(down, env=env, capture_output=True, timeout=120, check=False)
+    assert (bed.share / name / "read-by-compose").read_text() == "from-a\n"
+    assert bed.docker("volume", "inspect", "-f", "{{.Driver}}", name).stdout.strip() == "nfsvol"
+    assert bed.count(name, "Get") >= 1 and bed.count(name, "Create", ok_only=False) == 0
+    bed.docker("volume", "rm", name)
