@@ -55,6 +55,24 @@ def call_times(runs: dict[str, dict[str, Any]], out: Path) -> Path:
     return _save(fig, out / "call_times.png")
 
 
+def sync_scaling(runs: dict[str, dict[str, Any]], out: Path) -> Path:
+    """One catalog sync against the number of volumes: nothing changed, one changed, first."""
+    kinds = [("unchanged", "nothing changed (a stamp check)"),
+             ("changed", "one volume changed (a listing, as every sync before)"),
+             ("first", "first sync (every record read)")]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, results in runs.items():
+        for kind, title in kinds:
+            sizes = [k for k in (1, 10, 50) if f"sync_{kind}_ms_{k}k" in results]
+            ax.plot([k * 1000 for k in sizes], [results[f"sync_{kind}_ms_{k}k"] for k in sizes],
+                    marker="o", label=title if len(runs) == 1 else f"{label}: {title}")  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="volumes on the share", ylabel="one sync, median ms",
+           title="A sync costs what changed, not what exists")  # fmt: skip
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, out / "sync_scaling.png")
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -73,8 +91,11 @@ def main() -> None:
         runs = {"old": _load(args.old), **runs}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for path in (list_scaling(runs, out), call_times(runs, out)):
-        print(path)
+    plots = {"list_scaling": list_scaling, "get_ms_10k": call_times,
+             "sync_unchanged_ms_1k": sync_scaling}  # fmt: skip
+    for key, plot in plots.items():  # those the results have figures for
+        if any(key in r or key in r.get("samples", {}) for r in runs.values()):
+            print(plot(runs, out))
 
 
 if __name__ == "__main__":
