@@ -1,20 +1,20 @@
 """The volume driver: Docker's verbs in plain Python types.
 
 The driver owns no I/O of its own making: the mounter, the host state and
-the clock come in through the constructor, and `nfsvol.app` builds the real
-ones. Each share has its own lock; no lock is ever global.
+the clock come in through the constructor, and `nfsvol.server` builds the
+real ones. Reaching a share (mount, park, release, the budget of each call)
+lives in `nfsvol.shares`. Each share has its own lock; no lock is ever global.
 """
 
 import contextlib
-import errno
 import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,13 +26,11 @@ from nfsvol.catalog import (
     VolumeRecord,
     plan_reread,
 )
+from nfsvol.clock import Clock, rfc3339, utc_now
 from nfsvol.config import Config, Share
 from nfsvol.dockerd import ACTIVATION_TAG, UNSEEN, Caller, new_activation, tagged_process
 from nfsvol.errors import (
-    MountFailed,
     NfsvolError,
-    OperationTimeout,
-    ShareError,
     VolumeConflict,
     VolumeHeld,
     VolumeInUse,
@@ -44,10 +42,10 @@ from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
 from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
 from nfsvol.lookups import Lookups
 from nfsvol.mounter import Mounter, NfsSource
+from nfsvol.shares import Shares
 from nfsvol.state import HostState
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
 
-Clock = Callable[[], datetime]
 # Seconds of trash deletion a Remove does before answering, and each janitor
 # tick after it: a huge tree never holds up Docker or the share's lock.
 PURGE_IN_REMOVE = 1.0
@@ -72,16 +70,6 @@ class Volume:
     mountpoint: str  # empty while an nfs volume is not mounted here
     created_at: str
     status: dict[str, Any]
-
-
-def utc_now() -> datetime:
-    """The real clock."""
-    return datetime.now(UTC)
-
-
-def rfc3339(when: datetime) -> str:
-    """A timestamp as Docker prints CreatedAt."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _MARKER_WATCH = "@removing"  # among a volume's watches; no lease file starts with "@"
@@ -112,10 +100,10 @@ class Driver:
         self._sync_wait = sync_wait
         self._fencer = fencer or Fencer()
         self._prober = prober or Prober()
-        # Request threads that may wait on shares at once; the rest stay free
-        # for Get, List and Path however many Mounts a dead server holds up.
-        self._share_slots = threading.BoundedSemaphore(share_slots)
-        self._slot_count = share_slots
+        # Mounting, parking and releasing shares; it wakes the janitor for each mount.
+        self.shares = Shares(
+            config, mounter, state, clock, lambda: self._janitor.wake(), share_slots
+        )
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
         self._lookups = Lookups(self._read_records)
@@ -134,11 +122,13 @@ class Driver:
         options = parse_volume_options(opts, self.config.share_names, self.config.default_share)
         share = self.config.share(options.share)
         self._refuse_other_share(name, share.name)
-        self._bounded(share, "Create", lambda _: self._create(share, name, options, bool(opts)))
+        self.shares.bounded_work(
+            share, "Create", lambda _: self._create(share, name, options, bool(opts))
+        )
         log.info("created volume %s on share %s", name, share.name)
 
     def _create(self, share: Share, name: str, options: VolumeOptions, explicit: bool) -> None:
-        with self._state.lock(share.name), self._access(share) as catalog:
+        with self._state.lock(share.name), self.shares.access(share) as catalog:
             catalog.ensure_layout()
             record = catalog.read(name)
             if record is None:
@@ -160,7 +150,7 @@ class Driver:
         if record is None:
             return
         share = self.config.share(record.share)
-        self._bounded(share, "Remove", lambda _: self._remove(share, name))
+        self.shares.bounded_work(share, "Remove", lambda _: self._remove(share, name))
         log.info("removed volume %s (%s)", name, share.on_remove)
         self._trash.mark(share.name)
         self._empty_trash(share, PURGE_IN_REMOVE)
@@ -170,7 +160,7 @@ class Driver:
         if share.type == "nfs" and self._state.mount_record(share.name) is None:
             self._trash.forget(share.name)  # unseen; the next sync while mounted looks again
             return
-        catalog = ShareCatalog(self._root(share), share.name)
+        catalog = ShareCatalog(self.shares.root(share), share.name)
         limit = budget + self.config.mount_timeout
         try:
             # Bounded like any other share work: a dead server must not hold
@@ -184,7 +174,7 @@ class Driver:
     def _remove(self, share: Share, name: str) -> None:
         with self._state.lock(share.name):
             self._refuse_in_use(share.name, name)
-            with self._access(share) as catalog:
+            with self.shares.access(share) as catalog:
                 catalog.ensure_layout()
                 # Marker first, then the look for holders: a Mount on another
                 # host writes its lease first, then looks for the marker (see
@@ -205,7 +195,7 @@ class Driver:
         share = self.config.share(record.share)
         try:
             work = functools.partial(self._mount, record, mount_id, caller)
-            return self._bounded(share, "Mount", work)
+            return self.shares.bounded_work(share, "Mount", work)
         except NfsvolError as exc:
             error = {"time": rfc3339(self._clock()), "error": str(exc)}
             self._state.set_last_error(record.share, name, error)
@@ -223,7 +213,7 @@ class Driver:
     ) -> str:
         name = record.name
         share = self.config.share(record.share)
-        with self._access(share, linger=False) as catalog:
+        with self.shares.access(share, linger=False) as catalog:
             self._drop_leaked(share, name)  # e.g. this very ID, restarted by a new dockerd
             users, by = self._state.mounts(share.name, name)
             self._refuse_lost(share, name)
@@ -257,7 +247,7 @@ class Driver:
             users[mount_id] = users.get(mount_id, 0) + 1
             by[mount_id] = self._tag(caller)
             self._state.set_users(share.name, name, users, by)
-            self._unpark(share)
+            self.shares.unpark(share)
         return self._state.pin_point(share.name, name)
 
     def _pin(self, share: Share, catalog: ShareCatalog, name: str, fresh: bool) -> None:
@@ -308,7 +298,7 @@ class Driver:
             # dockerd Mounts twice per `docker run` (copy-up at create, then
             # start) and often runs the next container at once: parked, the
             # share serves them all without a mount.nfs and umount each.
-            self._park(share)
+            self.shares.park(share)
 
     def path(self, name: str) -> str:
         """Where the volume is on this host, or "" if it is not mounted here."""
@@ -386,9 +376,9 @@ class Driver:
         held = self._state.held_volumes(share.name)
         if target in table and not held:
             log.info("share %s is mounted but nobody holds it: unmounting", share.name)
-            self._release(share)
+            self.shares.release(share)
         elif target in table and self._state.mount_record(share.name) is None:
-            self._remember_mount(share, table[target].rsplit(":", 1)[0])
+            self.shares.remember_mount(share, table[target].rsplit(":", 1)[0])
         elif held and target not in table:
             log.warning(
                 "share %s held by %s but not mounted; next Mount remounts", share.name, held
@@ -453,7 +443,7 @@ class Driver:
         if self._lookups.overdue(share.name):
             return f"its lookup under way has waited on the server over {wait:g}s"
         since = self._state.unanswered_since(share.name)
-        if since is not None and self._now() - since < self._budget(share):
+        if since is not None and self._now() - since < self.shares.budget(share):
             return f"a lookup on it failed or gave no answer {self._now() - since:.0f}s ago"
         health = self._state.health(share.name)
         if health is not None and health.state == UNREACHABLE:
@@ -464,7 +454,7 @@ class Driver:
         """Read the named records on the share into the cache (a Lookups pass)."""
         share = self.config.share(share_name)
         try:
-            with self._state.lock(share.name), self._access(share) as catalog:
+            with self._state.lock(share.name), self.shares.access(share) as catalog:
                 for name in names:  # one file each: a LOOKUP the server answers afresh
                     record = catalog.read(name)
                     if record is not None:
@@ -491,38 +481,6 @@ class Driver:
                 f"volume {name!r} already exists on share {record.share!r}; "
                 f"pick another name, or use -o share={record.share}"
             )
-
-    # Never waiting on a server past the budget.
-
-    def _bounded(self, share: Share, verb: str, work: Callable[[Attempt], T]) -> T:
-        """Run work within the share's budget (see nfsvol.attempt).
-
-        A helper left blocked keeps the share's lock, so later calls on the
-        share fail in time too; Docker gets its answer and is not wedged.
-        """
-        if share.type == "path":
-            return work(Attempt())
-        budget = self._budget(share)
-        if not self._share_slots.acquire(blocking=False):
-            raise OperationTimeout(
-                f"{verb} on share {share.name!r} refused: {self._slot_count} calls are "
-                "already waiting on shares in this process, most likely on a server that "
-                "does not answer; check the servers with `nfsvol check`, then retry"
-            )
-        try:
-            return bounded(work, budget, name=f"{verb} on {share.name}")
-        except Abandoned:
-            raise OperationTimeout(
-                f"{verb} on share {share.name!r} got no answer from "
-                f"{', '.join(share.servers)} within {budget:g}s; the server is down or "
-                "unreachable: check it with `nfsvol check`, then retry"
-            ) from None
-        finally:
-            self._share_slots.release()
-
-    def _budget(self, share: Share) -> float:
-        # One mount attempt per server, plus one mount_timeout for the work itself.
-        return self.config.mount_timeout * (len(share.servers) + 1)
 
     # Keeping the catalog cache fresh without ever blocking on a server.
 
@@ -564,7 +522,7 @@ class Driver:
             with self._state.lock(share.name):
                 if not self._is_stale(share):
                     return  # another worker synced it while this one waited
-                with self._access(share, linger) as catalog:
+                with self.shares.access(share, linger) as catalog:
                     self._mirror(share.name, catalog)
         except (NfsvolError, OSError) as exc:
             log.warning("cannot read the catalog of share %s: %s", share.name, exc)
@@ -616,143 +574,16 @@ class Driver:
         # and left alone it would hold up `docker volume rm` elsewhere.
         return lease.host == self._host.name and self._state.own_lease(share, name) is None
 
-    # Reaching a share.
-
-    def _root(self, share: Share) -> Path:
-        return Path(share.path) if share.type == "path" else self._state.mountpoint(share.name)
-
-    @contextlib.contextmanager
-    def _access(self, share: Share, linger: bool = True) -> Iterator[ShareCatalog]:
-        """Keep the share reachable for the block; call under the share's lock.
-
-        Afterwards a share nobody holds is parked (left mounted for
-        idle_unmount seconds, so bursts of Creates cost one mount) or, with
-        linger=False or on failure, released if this block mounted it: Docker
-        sends no Unmount after a failed Mount, so a Mount must roll back.
-        """
-        mounted_here = self._ensure_reachable(share)
-        succeeded = False
-        try:
-            yield ShareCatalog(self._root(share), share.name)
-            succeeded = True
-        except OSError as exc:
-            hint = _FIXES.get(exc.errno or 0, _FIX_OTHER)
-            where = f" on {exc.filename!r}" if exc.filename else ""
-            raise ShareError(f"share {share.name!r} refused {exc.strerror}{where}: {hint}") from exc
-        finally:
-            if share.type == "nfs" and not self._state.held_volumes(share.name):
-                if succeeded and linger:
-                    self._park(share)
-                elif mounted_here or not linger:
-                    self._release_quietly(share)
-
-    def _ensure_reachable(self, share: Share) -> bool:
-        """Mount the share if needed; True if this call mounted it."""
-        root = self._root(share)
-        if share.type == "path":
-            if not root.is_dir():
-                raise MountFailed(
-                    f"share {share.name!r}: path {str(root)!r} is not a directory; "
-                    "mount the export there first (fstab or autofs)"
-                )
-            return False
-        if str(root) in self._mounter.mount_points():
-            if not _stale(root):
-                return False
-            # The export was recreated or the server swapped: the old mount
-            # can only answer ESTALE, so the next caller gets a fresh one.
-            log.warning("share %s: stale file handle on %s, mounting it afresh", share.name, root)
-            self._mounter.unmount(str(root))
-        self._mount_share(share, root)
-        return True
-
-    def _mount_share(self, share: Share, target: Path) -> None:
-        failures = []
-        for server in self._servers_to_try(share):
-            source = NfsSource(server, share.export, share.version, share.options)
-            try:
-                self._mounter.mount(source, str(target))
-            except (MountFailed, OperationTimeout) as exc:
-                log.warning("share %s: server %s failed: %s", share.name, server, exc)
-                failures.append(f"{server}: {exc}")
-                continue
-            self._remember_mount(share, server)
-            self._state.set_good_server(share.name, server)
-            self._janitor.wake()  # it stops once nothing is mounted: probe this one
-            return
-        raise MountFailed(
-            f"share {share.name!r}: no server could be mounted, tried in order: "
-            + "; ".join(failures)
-        )
-
-    def _servers_to_try(self, share: Share) -> list[str]:
-        """The share's servers in order, the one that mounted it last first.
-
-        Kept in state_dir: a dead first server must cost one mount_timeout
-        per host, not one per gunicorn worker and restart, nor every mount.
-        """
-        good = self._state.good_server(share.name)
-        return sorted(share.servers, key=lambda s: s != good) if good else list(share.servers)
-
-    def _remember_mount(self, share: Share, server: str) -> None:
-        record = {"server": server, "since": rfc3339(self._clock())}
-        self._state.set_mount_record(share.name, record)
-
-    def _unpark(self, share: Share) -> None:
-        record = self._state.mount_record(share.name)
-        if record and record.pop("idle_since", None):
-            self._state.set_mount_record(share.name, record)
-
-    def _park(self, share: Share) -> None:
-        if not self.config.idle_unmount:
-            self._release_quietly(share)
-            return
-        record = self._state.mount_record(share.name) or {}
-        if not record.get("idle_since"):
-            record["idle_since"] = self._clock().timestamp()
-            self._state.set_mount_record(share.name, record)
-        self._janitor.wake()
-
-    def release_idle(self) -> None:
-        """Unmount shares nobody has held for idle_unmount seconds."""
-        now = self._clock().timestamp()
-        parked = self.idle_shares()  # read without the lock: most ticks find none
-        for share in self.config.shares.values():
-            if share.type != "nfs" or share.name not in parked:
-                continue
-            with self._state.lock(share.name):
-                idle_since = (self._state.mount_record(share.name) or {}).get("idle_since")
-                held = self._state.held_volumes(share.name)
-                if idle_since and not held and now - idle_since >= self.config.idle_unmount:
-                    self._release_quietly(share)
+    # The janitor's round (see Janitor).
 
     def _tidy(self) -> float | None:
         self.reclaim_leaked()
-        self.release_idle()
+        self.shares.release_idle()
         mounted = self.check_health()
         for name in self._trash.pending():
             self._empty_trash(self.config.share(name), PURGE_PER_TICK)
-        busy = self.idle_shares() or mounted or self._trash.pending()
+        busy = self.shares.idle_shares() or mounted or self._trash.pending()
         return self.config.janitor_interval if busy else None
-
-    def idle_shares(self) -> list[str]:
-        """Shares left mounted with nobody holding them."""
-        return [
-            name
-            for name in self.config.share_names
-            if (self._state.mount_record(name) or {}).get("idle_since")
-        ]
-
-    def _release_quietly(self, share: Share) -> None:
-        try:
-            self._release(share)
-        except NfsvolError as exc:
-            # Nobody uses it: a later reconcile retries. Never fail the caller.
-            log.warning("share %s: could not release its mount: %s", share.name, exc)
-
-    def _release(self, share: Share) -> None:
-        self._mounter.unmount(str(self._state.mountpoint(share.name)))
-        self._state.set_mount_record(share.name, None)
 
     # Mounts a dead dockerd left behind (see nfsvol.dockerd).
 
@@ -792,7 +623,7 @@ class Driver:
         the count until it stops, when no Unmount comes either.
         """
         orphaned = self._mounts_made_by(share.name, name, gone or self._gone)
-        if not orphaned or self._fencer.users(str(self._root(share) / name)):
+        if not orphaned or self._fencer.users(str(self.shares.root(share) / name)):
             return
         log.warning("volume %s: dropping mounts %s: the dockerd that made them is gone "
                     "and no process uses the volume", name, sorted(orphaned))  # fmt: skip
@@ -968,7 +799,7 @@ class Driver:
             return  # nothing of ours left on the share
         try:
             bounded(
-                lambda _: LeaseStore(self._root(share), share.name).release(name, own[0]),
+                lambda _: LeaseStore(self.shares.root(share), share.name).release(name, own[0]),
                 self.config.mount_timeout,
                 name=f"lease release on {share.name}",
             )
@@ -1050,7 +881,7 @@ class Driver:
 
         def work(_: Attempt) -> Lease | None:
             try:
-                store = LeaseStore(self._root(share), share.name)
+                store = LeaseStore(self.shares.root(share), share.name)
                 return store.renew(name, lease, rfc3339(self._clock()))
             finally:
                 self._renewing.discard(key)
@@ -1072,7 +903,7 @@ class Driver:
         """
         lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
         self._state.set_own_lease(share.name, name, lost, self._now())
-        started, root = time.monotonic(), self._root(share)
+        started, root = time.monotonic(), self.shares.root(share)
         # A quarter of the grace, so the abort below still comes before a takeover.
         killed = self._fencer.stop(str(root / name), wait=self._grace() / 4)
         steps = [f"killed its users {killed} in {time.monotonic() - started:.2f}s"]
@@ -1154,7 +985,7 @@ class Driver:
         with contextlib.suppress(NfsvolError), self._state.lock(share.name):
             if not self._state.held_volumes(share.name):
                 log.warning("share %s is %s and unused: detaching it", share.name, state)
-                self._release_quietly(share)
+                self.shares.release_quietly(share)
                 self._state.set_health(share.name, None)
 
     # Per-volume details.
@@ -1297,36 +1128,12 @@ class Janitor:
             delay = self._interval if next_delay is None else next_delay
 
 
-# What an operator does about each way a share refuses a change.
-_FIX_SQUASH = (
-    "the server squashes root (root_squash); export the share with no_root_squash, "
-    "or create volumes without uid/gid"
-)
-_FIXES = {
-    errno.EPERM: _FIX_SQUASH,
-    errno.EACCES: _FIX_SQUASH,
-    errno.ENOSPC: "the export is full; free space on the server, then retry",
-    errno.EDQUOT: "the export's quota is used up; raise it or free space, then retry",
-    errno.EROFS: "the export is read-only; export it read-write (rw)",
-}
-_FIX_OTHER = "check the export's permissions, free space and that it is writable"
-
-
 def _shows(path: str, fd: int) -> bool:
     """True if `path` is the directory open on `fd` (a pin still in place)."""
     try:
         return os.path.samestat(os.stat(path), os.fstat(fd))
     except OSError:  # gone, or stale: bind again
         return False
-
-
-def _stale(root: Path) -> bool:
-    """True if the mount at root answers ESTALE; statfs always asks the server."""
-    try:
-        os.statvfs(root)
-    except OSError as exc:
-        return exc.errno == errno.ESTALE
-    return False
 
 
 def _check_same_options(record: VolumeRecord, options: VolumeOptions) -> None:

@@ -69,15 +69,15 @@ class World:
     def idle_out(self, driver: Driver) -> None:
         """Let parked share mounts time out, as the background janitor would."""
         self.clock.advance(driver.config.idle_unmount)
-        driver.release_idle()
+        driver.shares.release_idle()
 
     def expect_release_after_idle(self, driver: Driver) -> None:
         """The parked share is still mounted 1 s before idle_unmount runs out, gone at it."""
         self.clock.advance(driver.config.idle_unmount - 1)
-        driver.release_idle()
+        driver.shares.release_idle()
         assert mounted_below(self.tmp) == [str(self.share_mount())]
         self.clock.advance(1)
-        driver.release_idle()
+        driver.shares.release_idle()
         assert mounted_below(self.tmp) == []
 
     def share_mount(self, host: str = "a") -> Path:

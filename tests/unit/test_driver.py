@@ -48,7 +48,7 @@ def test_create_parks_the_share_then_releases_it_when_idle(world):
     assert len(world.servers.calls()) == 1
     assert mounted_below(world.tmp) == [str(world.share_mount())]
     world.expect_release_after_idle(driver)
-    assert driver.idle_shares() == []
+    assert driver.shares.idle_shares() == []
 
 
 def test_a_mount_in_use_is_never_released_as_idle(world):
@@ -120,11 +120,11 @@ def test_the_last_unmount_parks_the_share_for_the_next_mount(world):
     driver.create("data", None)
     driver.mount("data", "c1")
     driver.unmount("data", "c1")
-    assert driver.idle_shares() == ["main"]
+    assert driver.shares.idle_shares() == ["main"]
     assert mounted_below(world.tmp) == [str(world.share_mount())]
     driver.mount("data", "c2")  # no second mount.nfs
     assert len(world.servers.calls()) == 1
-    assert driver.idle_shares() == []
+    assert driver.shares.idle_shares() == []
     driver.unmount("data", "c2")
     world.expect_release_after_idle(driver)
 
@@ -137,7 +137,7 @@ def test_idle_unmount_zero_releases_at_once(world):
     driver.mount("data", "c1")
     driver.unmount("data", "c1")
     assert mounted_below(world.tmp) == []
-    assert driver.idle_shares() == []
+    assert driver.shares.idle_shares() == []
 
 
 def test_data_written_through_the_mount_lands_on_the_export(world):
