@@ -12,19 +12,19 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
 from nfsvol.attempt import Abandoned, Attempt, bounded
+from nfsvol.cache import CatalogCache
 from nfsvol.catalog import (
     RemoveMarker,
     ShareCatalog,
     TrashKeeper,
     VolumeRecord,
-    plan_reread,
 )
 from nfsvol.clock import Clock, rfc3339, utc_now
 from nfsvol.config import Config, Share
@@ -40,7 +40,6 @@ from nfsvol.errors import (
 from nfsvol.fence import Fencer
 from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
 from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
-from nfsvol.lookups import Lookups
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.shares import Shares
 from nfsvol.state import HostState
@@ -97,16 +96,15 @@ class Driver:
         self._state = state
         self._host = host
         self._clock = clock
-        self._sync_wait = sync_wait
         self._fencer = fencer or Fencer()
         self._prober = prober or Prober()
         # Mounting, parking and releasing shares; it wakes the janitor for each mount.
         self.shares = Shares(
             config, mounter, state, clock, lambda: self._janitor.wake(), share_slots
         )
-        self._syncs: dict[str, tuple[threading.Thread, float]] = {}
-        self._syncs_guard = threading.Lock()
-        self._lookups = Lookups(self._read_records)
+        self.catalog = CatalogCache(
+            config, self.shares, state, clock, host.name, self._trash_found, sync_wait
+        )
         self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
         self._trash = TrashKeeper()
         # Its own thread: an unmount or probe stuck on a server must never
@@ -318,7 +316,7 @@ class Driver:
 
     def list_volumes(self) -> list[tuple[str, str]]:
         """(name, mountpoint) of every volume on every share."""
-        self._refresh_stale()
+        self.catalog.refresh_stale()
         out: list[tuple[str, str]] = []
         for share in self.config.shares.values():
             held = set(self._state.held_volumes(share.name))
@@ -355,7 +353,7 @@ class Driver:
         """
         # Shares another worker has just read are skipped; linger=False: a
         # restart leaves no share mounted that nobody holds.
-        self._sync_shares(self._stale_shares(), wait, linger=False)
+        self.catalog.sync_shares(self.catalog.stale_shares(), wait, linger=False)
         if any(self._state.own_leases(s) for s in self.config.share_names):
             self._keeper.wake()  # a restarted plugin renews what it held
         self._janitor.wake()  # probes what is mounted
@@ -388,7 +386,7 @@ class Driver:
 
     def _lookup(self, name: str) -> VolumeRecord | None:
         # A hit costs no share I/O; a miss asks the shares.
-        return self._cached(name) or self._find(name)
+        return self.catalog.cached(name) or self.catalog.find(name)
 
     def _require(self, name: str) -> VolumeRecord:
         check_name(name)
@@ -401,70 +399,6 @@ class Driver:
             )
         return record
 
-    def _cached(self, name: str) -> VolumeRecord | None:
-        for share in self.config.share_names:
-            record = self._state.cached(share, name)
-            if record is not None:
-                return record
-        return None
-
-    def _find(self, name: str) -> VolumeRecord | None:
-        """Look the name up on every share at once; None only once they all said no.
-
-        Never "no" from the cache alone: dockerd takes it as leave to make a
-        local volume of that name and keeps it (moby's volume/service/store.go).
-        A share that does not answer within mount_timeout, or failed lately, is
-        not waited for: the answer is then "no", and the log says why.
-        """
-        wait = self.config.mount_timeout
-        asked = {s.name: self._lookups.ask(s.name, name) for s in self._answering(name, wait)}
-        late = self._lookups.wait(asked, lambda: self._cached(name) is not None, wait)
-        record = self._cached(name)
-        if record is None and late:
-            log.warning("volume %s: share(s) %s gave no answer within %gs; answering that "
-                        "it does not exist", name, ", ".join(late), wait)  # fmt: skip
-            for share in late:  # every worker skips it for its budget (_answering)
-                self._state.set_unanswered(share, self._now())
-        return record
-
-    def _answering(self, name: str, wait: float) -> list[Share]:
-        """The shares worth asking: not stuck, not failed within their budget."""
-        shares = []
-        for share in self.config.shares.values():
-            why = self._why_not_ask(share, wait)
-            if why is None:
-                shares.append(share)
-            else:
-                log.warning("volume %s: share %s not asked: %s", name, share.name, why)
-        return shares
-
-    def _why_not_ask(self, share: Share, wait: float) -> str | None:
-        # Cheapest first: this runs for every share on every miss.
-        if self._lookups.overdue(share.name):
-            return f"its lookup under way has waited on the server over {wait:g}s"
-        since = self._state.unanswered_since(share.name)
-        if since is not None and self._now() - since < self.shares.budget(share):
-            return f"a lookup on it failed or gave no answer {self._now() - since:.0f}s ago"
-        health = self._state.health(share.name)
-        if health is not None and health.state == UNREACHABLE:
-            return "its server does not answer"
-        return None
-
-    def _read_records(self, share_name: str, names: Collection[str]) -> None:
-        """Read the named records on the share into the cache (a Lookups pass)."""
-        share = self.config.share(share_name)
-        try:
-            with self._state.lock(share.name), self.shares.access(share) as catalog:
-                for name in names:  # one file each: a LOOKUP the server answers afresh
-                    record = catalog.read(name)
-                    if record is not None:
-                        self._state.cache_put(record)
-        except Exception:
-            self._state.set_unanswered(share.name, self._now())
-            raise
-        if self._state.unanswered_since(share.name) is not None:
-            self._state.set_unanswered(share.name, None)
-
     def _holding_share(self, name: str, mount_id: str) -> Share | None:
         # Found through this host's counts, not the catalog: a volume removed
         # elsewhere must still be released here.
@@ -475,106 +409,19 @@ class Driver:
 
     def _refuse_other_share(self, name: str, share: str) -> None:
         # The cache is enough here: a sync would cost a mount on every Create.
-        record = self._cached(name)
+        record = self.catalog.cached(name)
         if record is not None and record.share != share:
             raise VolumeConflict(
                 f"volume {name!r} already exists on share {record.share!r}; "
                 f"pick another name, or use -o share={record.share}"
             )
 
-    # Keeping the catalog cache fresh without ever blocking on a server.
-
-    def _refresh_stale(self) -> None:
-        """Sync every share whose cache is older than catalog_ttl, waiting at most sync_wait."""
-        self._sync_shares(self._stale_shares(), self._sync_wait)
-
-    def _stale_shares(self) -> list[Share]:
-        return [share for share in self.config.shares.values() if self._is_stale(share)]
-
-    def _is_stale(self, share: Share) -> bool:
-        synced_at = self._state.synced_at(share.name) or 0.0
-        return self._clock().timestamp() - synced_at > self.config.catalog_ttl
-
-    def _sync_shares(self, shares: list[Share], wait: float, linger: bool = True) -> None:
-        # One wait for them all (three shares on one dead server cost `wait`,
-        # not three times it), and none for a sync already stuck that long.
-        deadline = time.monotonic() + wait
-        for thread in [self._start_sync(share, deadline, wait, linger) for share in shares]:
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _start_sync(
-        self, share: Share, deadline: float, wait: float, linger: bool
-    ) -> threading.Thread | None:
-        """The share's sync thread, started if none runs; None if it is stuck."""
-        # One sync per share per process: a hung server must not pile up threads.
-        with self._syncs_guard:
-            thread, started = self._syncs.get(share.name, (None, 0.0))
-            if thread is None or not thread.is_alive():
-                thread = threading.Thread(target=self._sync, args=(share, linger), daemon=True)
-                started = time.monotonic()
-                self._syncs[share.name] = (thread, started)
-                thread.start()
-        return thread if started + 2 * wait > deadline else None
-
-    def _sync(self, share: Share, linger: bool) -> None:
-        try:
-            with self._state.lock(share.name):
-                if not self._is_stale(share):
-                    return  # another worker synced it while this one waited
-                with self.shares.access(share, linger) as catalog:
-                    self._mirror(share.name, catalog)
-        except (NfsvolError, OSError) as exc:
-            log.warning("cannot read the catalog of share %s: %s", share.name, exc)
-        # Stamp even on failure so a dead server is retried once per TTL.
-        self._state.mark_synced(share.name, self._clock().timestamp())
-
-    def _mirror(self, share: str, catalog: ShareCatalog) -> None:
-        self._mirror_records(share, catalog)
-        self._mirror_holders(share, LeaseStore(catalog.root, catalog.share))
-        if catalog.trash_entries():  # left by a crash, a restart or another host
-            self._trash.mark(share)
-            self._janitor.wake()
-
-    def _mirror_records(self, share: str, catalog: ShareCatalog) -> None:
-        # Listing 50,000 records costs hundreds of READDIRs; an unchanged
-        # folder stamp costs one GETATTR, so an idle catalog is nearly free.
-        now = self._clock().timestamp()
-        listing = plan_reread(self._state.listing(share), catalog.stamp(), now)
-        if listing is None:
-            return
-        on_share = set(catalog.names())
-        cached = set(self._state.cached_names(share))
-        for name in on_share - cached:
-            record = catalog.read(name)
-            if record is not None:
-                self._state.cache_put(record)
-        held = [name for name in cached - on_share if self._state.users(share, name)]
-        for name in cached - on_share - set(held):
-            self._state.cache_drop(share, name)
-        # A held name kept though gone from the share: the cache differs, so list again.
-        self._state.set_listing(share, replace(listing, steady=listing.steady and not held))
-        log.debug("share %s: listed %d records in %.0f ms", share, len(on_share),
-                  1000 * (self._clock().timestamp() - now))  # fmt: skip
-
-    def _mirror_holders(self, share: str, store: LeaseStore) -> None:
-        leased = store.volumes()
-        for name in leased:
-            holders = store.holders(name)
-            stale = [h for h in holders if self._left_behind(share, name, h)]
-            for lease in stale:
-                store.release(name, lease)
-            self._state.set_holders(share, name, [h for h in holders if h not in stale])
-        for name in set(self._state.mirrored_holders(share)) - set(leased):
-            self._state.set_holders(share, name, [])
-
-    def _left_behind(self, share: str, name: str, lease: Lease) -> bool:
-        # Ours on the share but not in our state: from before a reboot or a
-        # kill between the lease and the state write. Nothing here renews it,
-        # and left alone it would hold up `docker volume rm` elsewhere.
-        return lease.host == self._host.name and self._state.own_lease(share, name) is None
-
     # The janitor's round (see Janitor).
+
+    def _trash_found(self, share: str) -> None:
+        # Found by a sync (left by a crash, a restart or another host).
+        self._trash.mark(share)
+        self._janitor.wake()
 
     def _tidy(self) -> float | None:
         self.reclaim_leaked()

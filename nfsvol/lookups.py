@@ -1,7 +1,7 @@
 """Looking names up on a share: one reader thread per share, any number of askers.
 
 dockerd asks Get about every volume name it does not know, so a name this
-host has not cached must be looked up on the share (see Driver._find). The
+host has not cached must be looked up on the share (see CatalogCache.find). The
 askers of one share share a single thread: each pass of it reads every name
 asked for since the last pass. A share whose server hangs then holds one
 blocked thread, not one per `docker run`, and askers stop waiting at their

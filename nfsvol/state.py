@@ -308,7 +308,7 @@ class HostState:
         else:
             fsutil.write_json(path, health.to_json(), durable=False)
 
-    # Lookups of names on a share (see Driver._find): shared by every worker.
+    # Lookups of names on a share (see CatalogCache.find): shared by every worker.
 
     def unanswered_since(self, share: str) -> float | None:
         """When a lookup on the share last failed or outlived its wait, if one did."""

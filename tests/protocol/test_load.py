@@ -21,7 +21,7 @@ def test_hundreds_of_concurrent_creates(served):
 
     24, not 32: gunicorn may hand every connection to one worker, and a
     worker lets at most threads - 4 (28) calls wait on shares at once; more
-    are refused by design (see Driver._bounded), which is not what this tests.
+    are refused by design (see Shares.bounded_work), which is not what this tests.
     """
     names = [f"burst{i:03d}" for i in range(300)]
     with ThreadPoolExecutor(max_workers=24) as pool:

@@ -464,7 +464,7 @@ def test_a_sync_lists_the_records_only_after_the_share_changed(world, caplog):
         listed = [r for r in caplog.records if r.getMessage().startswith("share main: listed")]
         return names, len(listed)
 
-    with caplog.at_level(logging.DEBUG, logger="nfsvol.driver"):
+    with caplog.at_level(logging.DEBUG, logger="nfsvol.cache"):
         assert sync_on_b() == (["first"], 1)
         assert sync_on_b() == (["first"], 1)  # the same stamp, a tick later: now trusted
         assert sync_on_b() == (["first"], 0)
