@@ -15,13 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from pathlib import Path
 from typing import Any, TypeVar
 
 from nfsvol.attempt import Abandoned, Attempt, bounded
 from nfsvol.cache import CatalogCache
 from nfsvol.catalog import (
-    RemoveMarker,
     ShareCatalog,
     TrashKeeper,
     VolumeRecord,
@@ -32,14 +30,13 @@ from nfsvol.dockerd import ACTIVATION_TAG, UNSEEN, Caller, new_activation, tagge
 from nfsvol.errors import (
     NfsvolError,
     VolumeConflict,
-    VolumeHeld,
     VolumeInUse,
     VolumeNotFound,
-    shown,
 )
 from nfsvol.fence import Fencer
 from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
-from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
+from nfsvol.holds import Holds
+from nfsvol.leases import LOST, LeaseStore
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.shares import Shares
 from nfsvol.state import HostState
@@ -69,10 +66,6 @@ class Volume:
     mountpoint: str  # empty while an nfs volume is not mounted here
     created_at: str
     status: dict[str, Any]
-
-
-_MARKER_WATCH = "@removing"  # among a volume's watches; no lease file starts with "@"
-FENCE_AT = 0.75  # of a single-host lease: give up renewing, fence by its end
 
 
 class Driver:
@@ -109,8 +102,8 @@ class Driver:
         self._trash = TrashKeeper()
         # Its own thread: an unmount or probe stuck on a server must never
         # delay a renewal or a fence past the lease's deadline.
-        self._keeper = Janitor(self._keep_leases, self._grace() / 2, enabled=background)
-        self._renewing: set[tuple[str, str]] = set()  # renewals still stuck in this process
+        self.leases = Holds(config, self.shares, state, mounter, self._fencer, clock, host.name)
+        self._keeper = Janitor(self.leases.keep, self.leases.grace() / 2, enabled=background)
 
     # Docker's verbs.
 
@@ -177,13 +170,13 @@ class Driver:
                 # Marker first, then the look for holders: a Mount on another
                 # host writes its lease first, then looks for the marker (see
                 # _mount_locked), so of the two racing one sees the other.
-                marker = self._mark_removing(share, catalog, name)
+                marker = self.leases.mark_removing(share, catalog, name)
                 try:
-                    self._refuse_held_elsewhere(share, catalog.root, name)
+                    self.leases.refuse_held_elsewhere(share, catalog.root, name)
                     self._dispose(share, catalog, name)
                     LeaseStore(catalog.root, catalog.share).drop(name)
                 finally:
-                    self._unmark_quietly(catalog, name, marker)
+                    self.leases.unmark_quietly(catalog, name, marker)
             self._state.cache_drop(share.name, name)
             self._state.set_last_error(share.name, name, None)
 
@@ -214,17 +207,17 @@ class Driver:
         with self.shares.access(share, linger=False) as catalog:
             self._drop_leaked(share, name)  # e.g. this very ID, restarted by a new dockerd
             users, by = self._state.mounts(share.name, name)
-            self._refuse_lost(share, name)
+            self.leases.refuse_lost(share, name)
             # Lease first, then the look for a Remove (whose marker comes
             # before its look for leases): see _remove. With users here the
             # lease is already on the share.
-            lease = None if users else self._take_lease(share, catalog.root, record)
+            lease = None if users else self.leases.take(share, catalog.root, record)
             try:
-                self._refuse_removing(share, catalog, name)
+                self.leases.refuse_removing(share, catalog, name)
                 self._check_on_share(share, catalog, name)
             except NfsvolError:
                 if lease is not None:
-                    self._release_quietly_now(catalog, name, lease)
+                    self.leases.drop_unused(catalog, name, lease)
                 raise
             # Read before the commit: after it, nothing may wait on the server.
             leases = LeaseStore(catalog.root, catalog.share)
@@ -236,7 +229,7 @@ class Driver:
                 if not users:
                     self._mounter.unpin(self._state.pin_point(share.name, name))
                 if lease is not None:  # Docker was told this Mount failed: hold nothing
-                    self._release_quietly_now(catalog, name, lease)
+                    self.leases.drop_unused(catalog, name, lease)
                 raise
             if lease is not None:
                 self._state.set_own_lease(share.name, name, lease, self._now())
@@ -291,7 +284,7 @@ class Driver:
         """With the share locked: let go of what nobody here holds any more."""
         if not self._state.users(share.name, name):
             self._unpin_unused(share.name, name)
-            self._drop_lease_quietly(share, name)
+            self.leases.drop_quietly(share, name)
         if share.type == "nfs" and not self._state.held_volumes(share.name):
             # dockerd Mounts twice per `docker run` (copy-up at create, then
             # start) and often runs the next container at once: parked, the
@@ -489,304 +482,10 @@ class Driver:
         self._state.set_users(share, name, {i: n for i, n in users.items() if i not in ids})
         self._unpin_unused(share, name)
 
-    # Leases: who holds a volume, across hosts (see nfsvol.leases).
+    # Leases: who holds a volume, across hosts (see nfsvol.holds).
 
     def _now(self) -> float:
         return self._clock().timestamp()
-
-    def _grace(self) -> float:
-        # Slack for clock rates and a renewal in flight: a former holder has
-        # stopped renewing and fenced itself before anyone may take over.
-        return max(1.0, self.config.lease_ttl / 10)
-
-    def _take_lease(self, share: Share, root: Path, record: VolumeRecord) -> Lease | None:
-        """Hold the volume for this host, or raise VolumeHeld naming the holder."""
-        store, now = LeaseStore(root, share.name), rfc3339(self._clock())
-        mine = Lease(self._host.name, now, now, self.config.lease_ttl, new_token())
-        if record.options.get("access") != "single-host":
-            try:
-                return store.hold(record.name, mine)
-            except OSError as exc:
-                # A shared lease only informs (inspect, rm elsewhere); a full
-                # export must still mount, or nobody could clean it up.
-                log.warning("volume %s: lease not recorded (%s); mounting anyway", record.name, exc)
-                return None
-        holders = store.holders(record.name)
-        owner = next((h for h in holders if h.file.startswith("owner.")), None)
-        if owner is not None and owner.host != self._host.name:
-            self._refuse_live(share, record.name, owner, "Mount")
-        claimed = store.claim(record.name, mine, owner)
-        if claimed is None:  # another host claimed it between our read and our write
-            raise VolumeHeld(
-                f"volume {record.name!r} (access=single-host) was just claimed by another "
-                "host; retry to see which"
-            )
-        return claimed
-
-    def _refuse_live(self, share: Share, name: str, lease: Lease, verb: str) -> None:
-        """Raise unless this host has watched `lease` go unrenewed for ttl + grace."""
-        watches = self._state.watches(share.name, name)
-        watch, now = watches.get(lease.file), self._now()
-        if watch is None or watch.token != lease.token:
-            watch = watches[lease.file] = Watch(lease.token, now)
-            self._state.set_watches(share.name, name, watches)
-        if watch.expired(lease, now, self._grace()):
-            log.warning("volume %s: lease of host %s expired, taking over", name, lease.host)
-            return
-        wait = watch.remaining(lease, now, self._grace())
-        error = VolumeHeld if verb == "Mount" else VolumeInUse
-        raise error(
-            f"volume {name!r} is held by host {lease.host!r} (since {lease.since}, renewed "
-            f"{lease.renewed}); {verb} refused. If that host is down, its lease expires "
-            f"and the volume is free {wait:.0f}s after its last renewal seen from here; "
-            f"otherwise stop its containers there first"
-        )
-
-    def _refuse_held_elsewhere(self, share: Share, root: Path, name: str) -> None:
-        for lease in LeaseStore(root, share.name).holders(name):
-            if lease.host != self._host.name:
-                self._refuse_live(share, name, lease, "Remove")
-
-    # Removes announced on the share (see nfsvol.catalog.RemoveMarker).
-
-    def _marker_bound(self, share: Share) -> float:
-        # A live Remove keeps its marker for at most its budget (one
-        # mount_timeout per server, plus one); twice that, and never less
-        # than a lease, before a marker is taken for a crash's leftover.
-        budget = self.config.mount_timeout * (len(share.servers) + 1)
-        return max(self.config.lease_ttl, 2 * budget)
-
-    def _marker_wait(self, share: Share, name: str, marker: RemoveMarker) -> float:
-        """Seconds until `marker` counts as left by a crash; 0 once it does.
-
-        Judged like a lease: by how long this host has watched the same
-        token on its own clock, never by the remover's clock.
-        """
-        watches, now = self._state.watches(share.name, name), self._now()
-        watch = watches.get(_MARKER_WATCH)
-        if watch is None or watch.token != marker.token:
-            watch = watches[_MARKER_WATCH] = Watch(marker.token, now)
-            self._state.set_watches(share.name, name, watches)
-        return max(0.0, watch.first_seen + self._marker_bound(share) - now)
-
-    def _live_marker(self, share: Share, name: str, marker: RemoveMarker | None) -> float:
-        """Seconds another host's Remove `marker` still counts as live; 0 if it does not."""
-        # Ours is left by a crash: this host's Removes run under the share's lock.
-        if marker is None or marker.host == self._host.name:
-            return 0.0
-        wait = self._marker_wait(share, name, marker)
-        if wait <= 0:
-            log.warning("volume %s: ignoring the Remove marker host %r left over %gs ago",
-                        name, marker.host, self._marker_bound(share))  # fmt: skip
-        return wait
-
-    def _refuse_removing(self, share: Share, catalog: ShareCatalog, name: str) -> None:
-        marker = catalog.removing(name)
-        wait = self._live_marker(share, name, marker)
-        if marker is not None and wait > 0:
-            raise VolumeInUse(
-                f"volume {name!r} is being removed by host {shown(marker.host)} (since "
-                f"{shown(marker.since)}); Mount refused. Retry: once the Remove is done the volume "
-                f"is gone (create it again), if it failed the Mount works; a marker left by "
-                f"a host that crashed mid-Remove is ignored in {wait:.0f}s"
-            )
-
-    def _mark_removing(self, share: Share, catalog: ShareCatalog, name: str) -> RemoveMarker:
-        """Announce this host's Remove on the share, or raise if another host's is live."""
-        now = rfc3339(self._clock())
-        marker = RemoveMarker(self._host.name, now, new_token())
-        for _ in range(3):
-            if catalog.mark_removing(name, marker):
-                return marker
-            other = catalog.removing(name)
-            wait = self._live_marker(share, name, other)
-            if other is not None and wait > 0:
-                raise VolumeInUse(
-                    f"volume {name!r} is already being removed by host {shown(other.host)} "
-                    f"(since {shown(other.since)}); retry to see the outcome (a marker left by a "
-                    f"host that crashed mid-Remove is ignored in {wait:.0f}s)"
-                )
-            # Ours from a crash, left over, unusable, or just deleted: clear what we saw.
-            catalog.unmark_removing(name, other)
-        raise VolumeInUse(
-            f"volume {name!r}: its Remove marker on share {share.name!r} could not be "
-            "replaced; retry, and if this persists delete "
-            f".nfsvol/removing/{name}.json on the share"
-        )
-
-    def _unmark_quietly(self, catalog: ShareCatalog, name: str, marker: RemoveMarker) -> None:
-        try:
-            catalog.unmark_removing(name, marker)
-        except (NfsvolError, OSError) as exc:
-            # Left behind: this host ignores it, others after _marker_bound.
-            log.warning("volume %s: could not delete its Remove marker: %s", name, exc)
-
-    def _release_quietly_now(self, catalog: ShareCatalog, name: str, lease: Lease) -> None:
-        """Drop a lease just taken by a Mount that then failed."""
-        try:
-            LeaseStore(catalog.root, catalog.share).release(name, lease)
-        except (NfsvolError, OSError) as exc:
-            # Never renewed: a sync here drops it (see _left_behind), or it expires.
-            log.warning("volume %s: could not drop the lease of a failed Mount: %s", name, exc)
-
-    def _refuse_lost(self, share: Share, name: str) -> None:
-        own = self._state.own_lease(share.name, name)
-        if own is not None and own[0].token == LOST:
-            raise VolumeHeld(
-                f"volume {name!r} was taken over by another host while this host held it "
-                "(its lease could not be renewed); stop its containers on this host, "
-                "then retry"
-            )
-
-    def _drop_lease_quietly(self, share: Share, name: str) -> None:
-        own = self._state.own_lease(share.name, name)
-        self._state.set_own_lease(share.name, name, None)
-        self._mirror_own(share, name, None)
-        if own is None or own[0].token == LOST:
-            return  # nothing of ours left on the share
-        try:
-            bounded(
-                lambda _: LeaseStore(self.shares.root(share), share.name).release(name, own[0]),
-                self.config.mount_timeout,
-                name=f"lease release on {share.name}",
-            )
-        except (Abandoned, OSError) as exc:
-            # Nobody renews it any more: it expires by itself after lease_ttl.
-            log.warning("volume %s: could not drop its lease: %s", name, exc)
-
-    def _mirror_own(self, share: Share, name: str, lease: Lease | None) -> None:
-        # Our own change shows in Get at once; other hosts' with the next sync.
-        others = [h for h in self._state.holders(share.name, name) if h.host != self._host.name]
-        self._state.set_holders(share.name, name, others + ([lease] if lease else []))
-
-    def renew_leases(self) -> float | None:
-        """Renew this host's leases that are due; fence the lost ones.
-
-        Seconds until the next renewal is due (0: one is late), or None if
-        no lease is held. No share lock: a stuck operation on the share
-        must not delay a renewal. An Unmount racing a renewal is caught by
-        the users check.
-        """
-        nearest = None
-        for share in self.config.shares.values():
-            for name in self._state.own_leases(share.name):
-                try:
-                    due = self._renew(share, name)
-                except (NfsvolError, OSError) as exc:
-                    log.warning("volume %s: lease renewal failed: %s", name, exc)
-                    due = 0.0
-                nearest = due if nearest is None else min(nearest, due)
-        return nearest
-
-    def _keep_leases(self) -> float | None:
-        # Sleep until the next renewal is due, but retry a late one (or
-        # check its fence deadline) every grace/2; wake at least every
-        # lease_ttl/3, when a lease taken meanwhile is due at the earliest.
-        due = self.renew_leases()
-        return None if due is None else max(due, self._grace() / 2)
-
-    def _renew(self, share: Share, name: str) -> float:
-        """Renew one lease if it is due; seconds until it is due again."""
-        idle = self.config.lease_ttl / 3  # nothing to renew: check again then
-        own = self._state.own_lease(share.name, name)
-        if own is None or own[0].token == LOST or not self._state.users(share.name, name):
-            return idle
-        lease, renewed_at = own
-        now, single = self._now(), lease.file.startswith("owner.")
-        if now - renewed_at < lease.ttl / 3:
-            return min(renewed_at + lease.ttl / 3 - now, idle)
-        # A single-host holder must have fenced itself by renewed_at + ttl
-        # (another host may take over from ttl + grace after that instant),
-        # so it gives up renewing a quarter of the lease before, to fence.
-        fence_at = renewed_at + lease.ttl * FENCE_AT
-        budget = min(lease.ttl / 3, fence_at - now) if single else lease.ttl / 3
-        outcome, renewed = self._try_renewal(share, name, lease, budget)
-        if renewed is not None:
-            self._state.set_own_lease(share.name, name, renewed, now)
-            self._mirror_own(share, name, renewed)
-            if not self._state.users(share.name, name):  # an Unmount ran meanwhile
-                self._drop_lease_quietly(share, name)
-            return min(renewed.ttl / 3, idle)
-        if outcome == "lost":
-            self._fence(share, name, lease, "another host took it over", self._now())
-            return idle
-        if single and self._now() >= fence_at:
-            # Only single-host volumes can be taken over; a shared one is
-            # renewed again once the server answers, and its users keep going.
-            why = f"renewals failed for {self._now() - renewed_at:.1f}s of its {lease.ttl:g}s"
-            self._fence(share, name, lease, why, renewed_at + lease.ttl)
-            return idle
-        return 0.0  # failed: try again soon
-
-    def _try_renewal(
-        self, share: Share, name: str, lease: Lease, budget: float
-    ) -> tuple[str, Lease | None]:
-        """("renewed", lease), ("lost", None) if it is no longer ours, or ("failed", None)."""
-        key = (share.name, name)
-        if budget <= 0 or key in self._renewing:
-            return "failed", None  # out of time, or the last attempt is still stuck
-
-        def work(_: Attempt) -> Lease | None:
-            try:
-                store = LeaseStore(self.shares.root(share), share.name)
-                return store.renew(name, lease, rfc3339(self._clock()))
-            finally:
-                self._renewing.discard(key)
-
-        self._renewing.add(key)
-        try:
-            renewed = bounded(work, budget, name=f"lease renewal on {share.name}")
-        except (Abandoned, OSError) as exc:
-            log.warning("volume %s: lease renewal failed: %s", name, exc)
-            return "failed", None
-        return ("renewed", renewed) if renewed is not None else ("lost", None)
-
-    def _fence(self, share: Share, name: str, lease: Lease, why: str, deadline: float) -> None:
-        """Stop serving a volume whose lease is lost: kill its users, refuse new Mounts.
-
-        Another host may take the volume over once the lease has gone
-        unrenewed for ttl + grace; by `deadline` (the lease's end, on this
-        host's clock) nothing here may be able to write to it any more.
-        """
-        lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
-        self._state.set_own_lease(share.name, name, lost, self._now())
-        started, root = time.monotonic(), self.shares.root(share)
-        # A quarter of the grace, so the abort below still comes before a takeover.
-        killed = self._fencer.stop(str(root / name), wait=self._grace() / 4)
-        steps = [f"killed its users {killed} in {time.monotonic() - started:.2f}s"]
-        for pid in self._fencer.alive(killed):
-            log.warning("volume %s: fence: %s", name, self._fencer.describe(pid))
-        if share.type == "nfs":
-            # Drop what the killed left queued, forcing until they are gone.
-            seconds = max(deadline - self._now(), self._grace())
-            self._mounter.abort(str(root), lambda: not self._fencer.alive(killed), seconds)
-            steps.append(f"aborted its server's requests by {time.monotonic() - started:.2f}s")
-        log.error(
-            "volume %s: lease lost (%s); %s; refusing Mounts of it here",
-            name, why, ", ".join(steps),
-        )  # fmt: skip
-        survivors = self._fencer.alive(killed)
-        if survivors:
-            self._fence_failed(name, survivors)
-
-    def _fence_failed(self, name: str, survivors: list[int]) -> None:
-        """The killed did not die before the lease's end: another host may take over."""
-        for pid in survivors:
-            log.critical("volume %s: fence failed: %s", name, self._fencer.describe(pid))
-        if self.config.on_fence_failure != "reboot":
-            log.critical(
-                "volume %s: processes %s outlived their fence; they may write after another "
-                "host takes the volume over (on_fence_failure: log)", name, survivors,
-            )  # fmt: skip
-            return
-        log.critical("volume %s: rebooting this host: processes %s outlived their fence "
-                     "(on_fence_failure: reboot)", name, survivors)  # fmt: skip
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        try:
-            self._fencer.reset_host()
-        except OSError as exc:
-            log.critical("volume %s: could not reboot this host: %s", name, exc)
 
     # Health: a background probe of every mounted share.
 

@@ -71,7 +71,7 @@ def test_single_host_refuses_a_second_host_until_the_lease_expires(world):
         b.mount("db", "c2")
     for _ in range(6):  # a stays alive for two ttls, renewing every ttl/3
         world.clock.advance(TTL / 3)
-        a.renew_leases()
+        a.leases.renew_due()
         with pytest.raises(VolumeHeld):
             b.mount("db", "c2")
     # a dies: no more renewals. b must watch the same token for ttl + grace.
@@ -95,7 +95,7 @@ def test_a_former_holder_learns_it_lost_and_stops_serving(world):
     world.clock.advance(TTL + GRACE)  # a did not renew: partitioned
     b.mount("db", "c2")
     with user_of(Path(path), world.tmp / "container") as writer:
-        a.renew_leases()
+        a.leases.renew_due()
         assert writer.wait(timeout=10) == -9
     assert "lost" in a.get("db").status["lease"]
     with pytest.raises(VolumeHeld, match="taken over by another host"):
@@ -115,10 +115,10 @@ def test_renewals_failing_for_a_whole_ttl_fence_the_holder(world):
     subprocess.run(["chattr", "+i", str(folder)], check=True)
     try:
         world.clock.advance(TTL / 3)
-        a.renew_leases()  # failed, but not for long yet
+        a.leases.renew_due()  # failed, but not for long yet
         assert "lease" not in a.get("db").status
         world.clock.advance(TTL - TTL / 3)
-        a.renew_leases()
+        a.leases.renew_due()
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
     assert "lost" in a.get("db").status["lease"]
@@ -171,7 +171,7 @@ def test_a_holder_that_restarts_keeps_and_renews_its_lease(world):
     b.list_volumes()
     for _ in range(6):
         world.clock.advance(TTL / 3)
-        restarted.renew_leases()
+        restarted.leases.renew_due()
         with pytest.raises(VolumeHeld):
             b.mount("db", "c2")
 
@@ -207,13 +207,13 @@ def test_a_shared_volume_is_never_fenced_when_renewals_fail(world):
         subprocess.run(["chattr", "+i", str(folder)], check=True)
         try:
             world.clock.advance(2 * TTL)
-            a.renew_leases()
+            a.leases.renew_due()
         finally:
             subprocess.run(["chattr", "-i", str(folder)], check=True)
         assert user.poll() is None
     assert "lease" not in a.get("data").status
     world.clock.advance(TTL / 3)
-    a.renew_leases()  # the server is back: renewed again
+    a.leases.renew_due()  # the server is back: renewed again
     assert a.get("data").status["holders"][0]["renewed"] != "2026-11-29T12:00:00Z"
 
 
@@ -232,26 +232,26 @@ def test_a_rebooted_host_drops_the_leases_it_left_behind(world):
 
 
 def test_the_keeper_sleeps_until_the_next_renewal_is_due(world):
-    """renew_leases says when to run again: ttl/3 after a renewal, 0 while one fails."""
+    """renew_due says when to run again: ttl/3 after a renewal, 0 while one fails."""
     a = world.driver("a")
     a.create("db", SINGLE)
-    assert a.renew_leases() is None  # nothing held: the keeper stops
+    assert a.leases.renew_due() is None  # nothing held: the keeper stops
     a.mount("db", "c1")
-    assert a.renew_leases() == TTL / 3  # taken just now
+    assert a.leases.renew_due() == TTL / 3  # taken just now
     world.clock.advance(TTL / 6)
-    assert a.renew_leases() == TTL / 6
+    assert a.leases.renew_due() == TTL / 6
     world.clock.advance(TTL / 6)
-    assert a.renew_leases() == TTL / 3  # renewed
+    assert a.leases.renew_due() == TTL / 3  # renewed
     folder = world.scratch / ".nfsvol" / "leases" / "db"
     subprocess.run(["chattr", "+i", str(folder)], check=True)
     try:
         world.clock.advance(TTL / 3)
-        assert a.renew_leases() == 0  # failed: retried at the keeper's shortest pause
+        assert a.leases.renew_due() == 0  # failed: retried at the keeper's shortest pause
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
-    assert a.renew_leases() == TTL / 3
+    assert a.leases.renew_due() == TTL / 3
     a.unmount("db", "c1")
-    assert a.renew_leases() is None
+    assert a.leases.renew_due() is None
 
 
 def _run_until(janitor: Janitor, ticks: list, count: int) -> None:
@@ -313,12 +313,12 @@ def test_a_holder_fences_three_quarters_into_its_lease(world):
     a.mount("db", "c1")
     with _renewals_fail(world.scratch / ".nfsvol" / "leases" / "db"):
         world.clock.advance(4 / 3)
-        a.renew_leases()
+        a.leases.renew_due()
         world.clock.advance(3 - 4 / 3 - 0.01)
-        a.renew_leases()
+        a.leases.renew_due()
         assert "lease" not in a.get("db").status
         world.clock.advance(0.01)
-        a.renew_leases()
+        a.leases.renew_due()
     assert "lost" in a.get("db").status["lease"]
 
 
@@ -349,7 +349,7 @@ def test_the_fence_forces_until_a_killed_writer_is_gone(world):
         _umount_that_frees(world.tmp / "h", writer.pid, after=3)
         with _renewals_fail(world.share_mount() / ".nfsvol" / "leases" / "db"):
             world.clock.advance(6)
-            a.renew_leases()
+            a.leases.renew_due()
         assert writer.wait(timeout=10) == -9
     calls = (world.tmp / "h" / "umount.calls").read_text().splitlines()
     # The third frees it; a fourth may start before its death shows in /proc.
@@ -371,7 +371,7 @@ def test_a_writer_that_outlives_its_fence_reboots_the_host(world, caplog, action
         _renewals_fail(world.scratch / ".nfsvol" / "leases" / "db"),
     ):
         world.clock.advance(3)
-        a.renew_leases()
+        a.leases.renew_due()
         assert writer.poll() is None
     assert (sysrq.read_text() if sysrq.exists() else "") == ("b" if rebooted else "")
     assert f"pid {writer.pid} state" in caplog.text  # what it was doing instead of dying
