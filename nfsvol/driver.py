@@ -10,8 +10,6 @@ import contextlib
 import functools
 import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -34,10 +32,12 @@ from nfsvol.errors import (
     VolumeNotFound,
 )
 from nfsvol.fence import Fencer
-from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
+from nfsvol.health import Prober
 from nfsvol.holds import Holds
 from nfsvol.leases import LOST, LeaseStore
+from nfsvol.monitor import HealthMonitor
 from nfsvol.mounter import Mounter, NfsSource
+from nfsvol.periodic import Periodic
 from nfsvol.shares import Shares
 from nfsvol.state import HostState
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
@@ -90,7 +90,6 @@ class Driver:
         self._host = host
         self._clock = clock
         self._fencer = fencer or Fencer()
-        self._prober = prober or Prober()
         # Mounting, parking and releasing shares; it wakes the janitor for each mount.
         self.shares = Shares(
             config, mounter, state, clock, lambda: self._janitor.wake(), share_slots
@@ -98,12 +97,12 @@ class Driver:
         self.catalog = CatalogCache(
             config, self.shares, state, clock, host.name, self._trash_found, sync_wait
         )
-        self._janitor = Janitor(self._tidy, config.janitor_interval, enabled=background)
+        self._janitor = Periodic(self._tidy, config.janitor_interval, enabled=background)
         self._trash = TrashKeeper()
-        # Its own thread: an unmount or probe stuck on a server must never
-        # delay a renewal or a fence past the lease's deadline.
+        # Its own thread (see nfsvol.periodic).
         self.leases = Holds(config, self.shares, state, mounter, self._fencer, clock, host.name)
-        self._keeper = Janitor(self.leases.keep, self.leases.grace() / 2, enabled=background)
+        self.health = HealthMonitor(config, self.shares, state, mounter, prober or Prober(), clock)
+        self._renewer = Periodic(self.leases.keep, self.leases.grace() / 2, enabled=background)
 
     # Docker's verbs.
 
@@ -234,7 +233,7 @@ class Driver:
             if lease is not None:
                 self._state.set_own_lease(share.name, name, lease, self._now())
                 self._state.set_holders(share.name, name, holders)
-                self._keeper.wake()  # renews it
+                self._renewer.wake()  # renews it
             users[mount_id] = users.get(mount_id, 0) + 1
             by[mount_id] = self._tag(caller)
             self._state.set_users(share.name, name, users, by)
@@ -348,7 +347,7 @@ class Driver:
         # restart leaves no share mounted that nobody holds.
         self.catalog.sync_shares(self.catalog.stale_shares(), wait, linger=False)
         if any(self._state.own_leases(s) for s in self.config.share_names):
-            self._keeper.wake()  # a restarted plugin renews what it held
+            self._renewer.wake()  # a restarted plugin renews what it held
         self._janitor.wake()  # probes what is mounted
 
     def _forget_previous_boot(self) -> None:
@@ -409,7 +408,7 @@ class Driver:
                 f"pick another name, or use -o share={record.share}"
             )
 
-    # The janitor's round (see Janitor).
+    # The janitor's round (see nfsvol.periodic).
 
     def _trash_found(self, share: str) -> None:
         # Found by a sync (left by a crash, a restart or another host).
@@ -419,7 +418,7 @@ class Driver:
     def _tidy(self) -> float | None:
         self.reclaim_leaked()
         self.shares.release_idle()
-        mounted = self.check_health()
+        mounted = self.health.check()
         for name in self._trash.pending():
             self._empty_trash(self.config.share(name), PURGE_PER_TICK)
         busy = self.shares.idle_shares() or mounted or self._trash.pending()
@@ -486,53 +485,6 @@ class Driver:
 
     def _now(self) -> float:
         return self._clock().timestamp()
-
-    # Health: a background probe of every mounted share.
-
-    def check_health(self) -> bool:
-        """Probe each mounted nfs share that is due; True if any is mounted."""
-        mounted = False
-        for share in self.config.shares.values():
-            if share.type != "nfs":
-                continue
-            if self._state.mount_record(share.name) is None:
-                self._state.set_health(share.name, None)
-                continue
-            mounted = True
-            previous = self._state.health(share.name)
-            if previous and self._now() - previous.checked < self.config.health_interval:
-                continue
-            root = str(self._state.mountpoint(share.name))
-            state, detail = self._prober.probe(root, "ro" in share.options, self._probe_timeout())
-            health = verdict(previous, state, detail, self._now())
-            self._state.set_health(share.name, health)
-            if previous is None or previous.state != state:
-                log.log(
-                    logging.INFO if state == OK else logging.WARNING,
-                    "share %s is %s %s", share.name, state, detail,
-                )  # fmt: skip
-            if state in (STALE, UNREACHABLE):
-                self._recover(share, state)
-        return mounted
-
-    def _probe_timeout(self) -> float:
-        return min(self.config.mount_timeout, self.config.health_interval)
-
-    def _recover(self, share: Share, state: str) -> None:
-        """Detach a stale or hung share nobody holds: the next Mount mounts it afresh.
-
-        A stale one held by containers is replaced by the next Mount (see
-        _ensure_reachable); a hung one held by containers is only reported.
-        """
-        if state == UNREACHABLE and not self._state.held_volumes(share.name):
-            # Only our own reads can be waiting on it: fail them (EIO), so the
-            # one holding the share's lock lets go of it.
-            self._mounter.abort(str(self._state.mountpoint(share.name)))
-        with contextlib.suppress(NfsvolError), self._state.lock(share.name):
-            if not self._state.held_volumes(share.name):
-                log.warning("share %s is %s and unused: detaching it", share.name, state)
-                self.shares.release_quietly(share)
-                self._state.set_health(share.name, None)
 
     # Per-volume details.
 
@@ -624,54 +576,6 @@ class Driver:
                 nfs_options=NfsSource("", "", share.version, share.options).option_string,
             )
         return status
-
-
-class Janitor:
-    """One background thread per process that runs `tick` while it has work.
-
-    `tick` returns the seconds to sleep before it runs again, or None to
-    stop, so no thread lingers once every share is released. Threads start
-    lazily: gunicorn forks after the app is built, and a thread in the
-    master would not survive the fork.
-    """
-
-    def __init__(
-        self, tick: Callable[[], float | None], interval: float, enabled: bool = True
-    ) -> None:
-        self._tick = tick
-        self._interval = interval  # before the first tick, and after one that failed
-        self.name = "nfsvol-" + getattr(tick, "__name__", "tick").lstrip("_")  # py-spy shows it
-        self._enabled = enabled
-        self._thread: threading.Thread | None = None
-        self._woken = False  # wake() came during the running tick
-        self._guard = threading.Lock()
-
-    def wake(self) -> None:
-        """Make sure the thread runs, and runs `tick` again even if it was stopping."""
-        with self._guard:
-            self._woken = True
-            if self._enabled and (self._thread is None or not self._thread.is_alive()):
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        delay = self._interval
-        while True:
-            time.sleep(delay)
-            with self._guard:
-                self._woken = False
-            try:
-                next_delay = self._tick()
-            except Exception:
-                log.exception("background task %s failed", self.name)
-                next_delay = self._interval
-            with self._guard:
-                # A wake() during the tick may bring work the tick did not see
-                # (a lease taken as the last one went): run once more.
-                if next_delay is None and not self._woken:
-                    self._thread = None
-                    return
-            delay = self._interval if next_delay is None else next_delay
 
 
 def _shows(path: str, fd: int) -> bool:

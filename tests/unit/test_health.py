@@ -42,7 +42,7 @@ def test_a_mounted_share_is_probed_and_reported_ok(world):
     driver = monitored(world, FakeStatfs())
     driver.create("data", None)
     driver.mount("data", "c1")
-    assert driver.check_health() is True
+    assert driver.health.check() is True
     assert health(driver) == "ok"
 
 
@@ -56,12 +56,12 @@ def test_a_hung_server_is_reported_in_time_and_probed_once(world):
     statfs.hung[root] = threading.Event()
     try:
         started = time.monotonic()
-        driver.check_health()
+        driver.health.check()
         assert time.monotonic() - started < 2.5
         assert health(driver) == "unreachable"
         threads = threading.active_count()
         world.clock.advance(5)
-        driver.check_health()  # the first probe is still stuck: no second one starts
+        driver.health.check()  # the first probe is still stuck: no second one starts
         assert threading.active_count() == threads
         assert "previous probe" in driver.get("data").status["health"]["detail"]
         assert driver.get("data").status["users"] == ["c1"]  # held: never detached
@@ -69,7 +69,7 @@ def test_a_hung_server_is_reported_in_time_and_probed_once(world):
         statfs.hung[root].set()
     world.clock.advance(5)
     time.sleep(0.1)
-    driver.check_health()
+    driver.health.check()
     assert health(driver) == "ok"
 
 
@@ -81,7 +81,7 @@ def test_a_stale_share_nobody_holds_is_detached(world):
     root = str(world.share_mount())
     assert mounted_below(world.tmp) == [root]
     statfs.stale.add(root)
-    driver.check_health()
+    driver.health.check()
     assert mounted_below(world.tmp) == []
     statfs.stale.clear()
     assert driver.mount("data", "c1").endswith("/data")
@@ -94,7 +94,7 @@ def test_a_read_only_remount_is_reported(world):
     driver.mount("data", "c1")
     root = str(world.share_mount())
     subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
-    driver.check_health()
+    driver.health.check()
     assert health(driver) == "read-only"
     assert driver.get("data").status["health"]["since"] > 0
 
@@ -104,12 +104,12 @@ def test_probes_wait_for_the_interval(world):
     driver = monitored(world, statfs)
     driver.create("data", None)
     driver.mount("data", "c1")
-    driver.check_health()
+    driver.health.check()
     statfs.stale.add(str(world.share_mount()))
-    driver.check_health()  # too soon: the verdict stands
+    driver.health.check()  # too soon: the verdict stands
     assert health(driver) == "ok"
     world.clock.advance(5)
-    driver.check_health()
+    driver.health.check()
     assert health(driver) == "stale"
 
 
@@ -121,7 +121,7 @@ def test_a_hung_share_nobody_holds_is_aborted_and_detached(world):
     root = str(world.share_mount())
     statfs.hung[root] = threading.Event()
     try:
-        driver.check_health()
+        driver.health.check()
         assert mounted_below(world.tmp) == []
         assert ["-f", "--no-canonicalize", root] in world.servers.umount_calls()
     finally:

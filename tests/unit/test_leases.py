@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from nfsvol.driver import Janitor
 from nfsvol.errors import VolumeHeld, VolumeInUse
 from nfsvol.fence import Fencer
 from nfsvol.leases import Lease, LeaseStore
+from nfsvol.periodic import Periodic
 from tests.support.namespaces import user_of
 
 TTL = 30.0
@@ -254,7 +254,7 @@ def test_the_keeper_sleeps_until_the_next_renewal_is_due(world):
     assert a.leases.renew_due() is None
 
 
-def _run_until(janitor: Janitor, ticks: list, count: int) -> None:
+def _run_until(janitor: Periodic, ticks: list, count: int) -> None:
     """Wake `janitor`; return once `ticks` has `count` entries, and a moment more."""
     janitor.wake()
     deadline = time.monotonic() + 10
@@ -263,7 +263,7 @@ def _run_until(janitor: Janitor, ticks: list, count: int) -> None:
     time.sleep(0.2)  # room for a tick too many, which the caller's assert catches
 
 
-def test_a_janitor_sleeps_what_its_tick_returns_and_stops_on_none():
+def test_a_periodic_thread_sleeps_what_its_tick_returns_and_stops_on_none():
     """Real thread, real sleeps: three ticks 50 ms apart, then no thread left."""
     ticks: list[float] = []
     delays = iter([0.05, 0.05, None])
@@ -272,7 +272,7 @@ def test_a_janitor_sleeps_what_its_tick_returns_and_stops_on_none():
         ticks.append(time.monotonic())
         return next(delays)
 
-    janitor = Janitor(tick, 0.01)
+    janitor = Periodic(tick, 0.01)
     _run_until(janitor, ticks, 3)
     assert len(ticks) == 3
     assert all(later - earlier >= 0.05 for earlier, later in itertools.pairwise(ticks))
@@ -290,7 +290,7 @@ def test_a_wake_during_the_last_tick_runs_the_tick_once_more():
             janitor.wake()  # new work, while this tick is about to say "nothing left"
         return None
 
-    janitor = Janitor(tick, 0.01)
+    janitor = Periodic(tick, 0.01)
     _run_until(janitor, calls, 2)
     assert calls == [0, 1]
     assert janitor.name not in [t.name for t in threading.enumerate()]
