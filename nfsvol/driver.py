@@ -24,7 +24,7 @@ from nfsvol.catalog import (
 )
 from nfsvol.clock import Clock, rfc3339, utc_now
 from nfsvol.config import Config, Share
-from nfsvol.dockerd import ACTIVATION_TAG, UNSEEN, Caller, new_activation, tagged_process
+from nfsvol.dockerd import UNSEEN, Caller
 from nfsvol.errors import (
     NfsvolError,
     VolumeConflict,
@@ -34,12 +34,14 @@ from nfsvol.errors import (
 from nfsvol.fence import Fencer
 from nfsvol.health import Prober
 from nfsvol.holds import Holds
-from nfsvol.leases import LOST, LeaseStore
+from nfsvol.leaked import LeakedMounts
+from nfsvol.leases import LeaseStore
 from nfsvol.monitor import HealthMonitor
-from nfsvol.mounter import Mounter, NfsSource
+from nfsvol.mounter import Mounter
 from nfsvol.periodic import Periodic
 from nfsvol.shares import Shares
 from nfsvol.state import HostState
+from nfsvol.status import volume_status
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
 
 # Seconds of trash deletion a Remove does before answering, and each janitor
@@ -101,6 +103,7 @@ class Driver:
         self._trash = TrashKeeper()
         # Its own thread (see nfsvol.periodic).
         self.leases = Holds(config, self.shares, state, mounter, self._fencer, clock, host.name)
+        self.leaked = LeakedMounts(state, self._fencer)
         self.health = HealthMonitor(config, self.shares, state, mounter, prober or Prober(), clock)
         self._renewer = Periodic(self.leases.keep, self.leases.grace() / 2, enabled=background)
 
@@ -235,7 +238,7 @@ class Driver:
                 self._state.set_holders(share.name, name, holders)
                 self._renewer.wake()  # renews it
             users[mount_id] = users.get(mount_id, 0) + 1
-            by[mount_id] = self._tag(caller)
+            by[mount_id] = self.leaked.tag(caller)
             self._state.set_users(share.name, name, users, by)
             self.shares.unpark(share)
         return self._state.pin_point(share.name, name)
@@ -303,7 +306,7 @@ class Driver:
             name=name,
             mountpoint=self._mountpoint(record, users),
             created_at=record.created_at,
-            status=self._status(record, users),
+            status=volume_status(self.config, self._state, record, users),
         )
 
     def list_volumes(self) -> list[tuple[str, str]]:
@@ -424,57 +427,29 @@ class Driver:
         busy = self.shares.idle_shares() or mounted or self._trash.pending()
         return self.config.janitor_interval if busy else None
 
-    # Mounts a dead dockerd left behind (see nfsvol.dockerd).
+    # Mounts a dead dockerd left behind (see nfsvol.leaked).
 
     def activated(self, caller: Caller) -> None:
         """dockerd said hello; one we cannot see gets a new tag for its Mounts."""
-        if caller.tag is None:
-            self._state.set_activation(new_activation())
+        self.leaked.activated(caller)
 
     def reclaim_leaked(self) -> None:
         """Drop every mount whose dockerd is gone, of volumes no process uses."""
-        gone = functools.cache(self._gone)  # one /proc read per dockerd per pass
+        gone = functools.cache(self.leaked.gone)  # one /proc read per dockerd per pass
         for share in self.config.shares.values():
             for name in self._state.held_volumes(share.name):
-                if self._mounts_made_by(share.name, name, gone):
+                if self.leaked.made_by(share.name, name, gone):
                     with contextlib.suppress(NfsvolError), self._state.lock(share.name):
                         self._drop_leaked(share, name, gone)
                         self._after_unmount(share, name)
 
-    def _tag(self, caller: Caller) -> str:
-        return caller.tag or self._state.activation() or ""
-
-    def _mounts_made_by(self, share: str, name: str, made_by: Callable[[str], bool]) -> list[str]:
-        """The volume's mount IDs whose tag (see nfsvol.dockerd) matches `made_by`."""
-        return [i for i, tag in self._state.mounted_by(share, name).items() if made_by(tag)]
-
-    def _gone(self, tag: str) -> bool:
-        """True if the dockerd behind `tag` has exited, as far as this host can see."""
-        process = tagged_process(tag)
-        return process is not None and self._fencer.start_time(process[0]) != process[1]
-
     def _drop_leaked(
         self, share: Share, name: str, gone: Callable[[str], bool] | None = None
     ) -> None:
-        """Forget orphaned mounts of the volume unless a process here still uses it.
-
-        A container may outlive its dockerd (live-restore); then it keeps
-        the count until it stops, when no Unmount comes either.
-        """
-        orphaned = self._mounts_made_by(share.name, name, gone or self._gone)
-        if not orphaned or self._fencer.users(str(self.shares.root(share) / name)):
-            return
-        log.warning("volume %s: dropping mounts %s: the dockerd that made them is gone "
-                    "and no process uses the volume", name, sorted(orphaned))  # fmt: skip
-        self._forget_mounts(share.name, name, orphaned)
-
-    def _left_by_earlier_dockerd(self, share: str, name: str) -> list[str]:
-        current = self._state.activation()
-
-        def earlier(tag: str) -> bool:
-            return self._gone(tag) or (tag.startswith(ACTIVATION_TAG) and tag != current)
-
-        return self._mounts_made_by(share, name, earlier)
+        directory = self.shares.root(share) / name
+        orphaned = self.leaked.orphaned(share.name, name, directory, gone)
+        if orphaned:
+            self._forget_mounts(share.name, name, orphaned)
 
     def _forget_mounts(self, share: str, name: str, ids: list[str]) -> None:
         users = self._state.users(share, name)
@@ -513,7 +488,7 @@ class Driver:
     def _refuse_in_use(self, share: str, name: str) -> None:
         # dockerd sends Remove only when no container of its own refers to
         # the volume, so mounts an earlier dockerd left are leaks.
-        earlier = self._left_by_earlier_dockerd(share, name)
+        earlier = self.leaked.left_by_earlier_dockerd(share, name)
         if earlier:
             log.warning("volume %s: Remove drops mounts %s left by an earlier dockerd",
                         name, sorted(earlier))  # fmt: skip
@@ -537,45 +512,6 @@ class Driver:
 
     def _mountpoint(self, record: VolumeRecord, users: Mapping[str, int]) -> str:
         return self._state.pin_point(record.share, record.name) if users else ""
-
-    def _status(self, record: VolumeRecord, users: Mapping[str, int]) -> dict[str, Any]:
-        share = self.config.share(record.share)
-        status: dict[str, Any] = {
-            "share": share.name,
-            "type": share.type,
-            "created_by": record.created_by,
-            "options": record.options,
-            "mounted": bool(users),
-            "users": sorted(users),
-            "on_remove": share.on_remove,
-            "access": record.options.get("access", "shared"),
-            "holders": [
-                {"host": h.host, "since": h.since, "renewed": h.renewed}
-                for h in self._state.holders(share.name, record.name)
-            ],
-        }
-        health = self._state.health(share.name) if share.type == "nfs" else None
-        if health is not None:
-            status["health"] = health.to_json()
-        single = record.options.get("access") == "single-host"
-        own = self._state.own_lease(share.name, record.name) if single else None
-        if own is not None and own[0].token == LOST:
-            status["lease"] = "lost: another host took the volume over; stop its containers here"
-        last_error = self._state.last_error(share.name, record.name)
-        if last_error:
-            status["last_error"] = last_error  # the last failed Mount here, with its time
-        if share.type == "path":
-            status["path"] = share.path
-        else:
-            mount = self._state.mount_record(share.name) or {}
-            status.update(
-                server=mount.get("server", ""),
-                servers=list(share.servers),
-                export=share.export,
-                version=share.version,
-                nfs_options=NfsSource("", "", share.version, share.options).option_string,
-            )
-        return status
 
 
 def _shows(path: str, fd: int) -> bool:

@@ -1,0 +1,53 @@
+"""What `docker volume inspect` shows of a volume under Status, as this host sees it."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from nfsvol.catalog import VolumeRecord
+from nfsvol.config import Config
+from nfsvol.leases import LOST
+from nfsvol.mounter import NfsSource
+from nfsvol.state import HostState
+
+
+def volume_status(
+    config: Config, state: HostState, record: VolumeRecord, users: Mapping[str, int]
+) -> dict[str, Any]:
+    """The volume's share, options, users here, every host's holders, health and errors."""
+    share = config.share(record.share)
+    status: dict[str, Any] = {
+        "share": share.name,
+        "type": share.type,
+        "created_by": record.created_by,
+        "options": record.options,
+        "mounted": bool(users),
+        "users": sorted(users),
+        "on_remove": share.on_remove,
+        "access": record.options.get("access", "shared"),
+        "holders": [
+            {"host": h.host, "since": h.since, "renewed": h.renewed}
+            for h in state.holders(share.name, record.name)
+        ],
+    }
+    health = state.health(share.name) if share.type == "nfs" else None
+    if health is not None:
+        status["health"] = health.to_json()
+    single = record.options.get("access") == "single-host"
+    own = state.own_lease(share.name, record.name) if single else None
+    if own is not None and own[0].token == LOST:
+        status["lease"] = "lost: another host took the volume over; stop its containers here"
+    last_error = state.last_error(share.name, record.name)
+    if last_error:
+        status["last_error"] = last_error  # the last failed Mount here, with its time
+    if share.type == "path":
+        status["path"] = share.path
+    else:
+        mount = state.mount_record(share.name) or {}
+        status.update(
+            server=mount.get("server", ""),
+            servers=list(share.servers),
+            export=share.export,
+            version=share.version,
+            nfs_options=NfsSource("", "", share.version, share.options).option_string,
+        )
+    return status
