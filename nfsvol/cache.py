@@ -19,12 +19,13 @@ from dataclasses import replace
 from nfsvol.catalog import ShareCatalog, VolumeRecord, plan_reread
 from nfsvol.clock import Clock
 from nfsvol.config import Config, Share
-from nfsvol.errors import NfsvolError
+from nfsvol.errors import NfsvolError, VolumeConflict, VolumeNotFound
 from nfsvol.health import UNREACHABLE
 from nfsvol.leases import Lease, LeaseStore
 from nfsvol.lookups import Lookups
 from nfsvol.shares import Shares
 from nfsvol.state import HostState
+from nfsvol.validate import check_name
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,32 @@ class CatalogCache:
         self._syncs: dict[str, tuple[threading.Thread, float]] = {}
         self._syncs_guard = threading.Lock()
         self._lookups = Lookups(self._read_records)
+
+    def lookup(self, name: str) -> VolumeRecord | None:
+        """The volume's record: from the cache, else looked up on the shares (find)."""
+        return self.cached(name) or self.find(name)
+
+    def require(self, name: str) -> VolumeRecord:
+        """The volume's record, or VolumeNotFound naming the shares and the fix."""
+        check_name(name)
+        record = self.lookup(name)
+        if record is None:
+            raise VolumeNotFound(
+                f"volume {name!r} does not exist on share(s) "
+                f"{', '.join(self.config.share_names)}; create it with "
+                f"`docker volume create -d nfsvol {name}`"
+            )
+        return record
+
+    def refuse_other_share(self, name: str, share: str) -> None:
+        """Raise VolumeConflict if `name` already lives on another share."""
+        # The cache is enough here: a sync would cost a mount on every Create.
+        record = self.cached(name)
+        if record is not None and record.share != share:
+            raise VolumeConflict(
+                f"volume {name!r} already exists on share {record.share!r}; "
+                f"pick another name, or use -o share={record.share}"
+            )
 
     def cached(self, name: str) -> VolumeRecord | None:
         for share in self.config.share_names:

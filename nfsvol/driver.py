@@ -9,7 +9,6 @@ lives in `nfsvol.shares`. Each share has its own lock; no lock is ever global.
 import contextlib
 import functools
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -114,7 +113,7 @@ class Driver:
         check_new_name(name)
         options = parse_volume_options(opts, self.config.share_names, self.config.default_share)
         share = self.config.share(options.share)
-        self._refuse_other_share(name, share.name)
+        self.catalog.refuse_other_share(name, share.name)
         self.shares.bounded_work(
             share, "Create", lambda _: self._create(share, name, options, bool(opts))
         )
@@ -139,7 +138,7 @@ class Driver:
     def remove(self, name: str) -> None:
         """Apply the share's on_remove policy; an unknown volume is already gone."""
         check_name(name)
-        record = self._lookup(name)
+        record = self.catalog.lookup(name)
         if record is None:
             return
         share = self.config.share(record.share)
@@ -184,7 +183,7 @@ class Driver:
 
     def mount(self, name: str, mount_id: str, caller: Caller = UNSEEN) -> str:
         """Make the volume reachable on this host for `mount_id`; return its path."""
-        record = self._require(name)
+        record = self.catalog.require(name)
         share = self.config.share(record.share)
         try:
             work = functools.partial(self._mount, record, mount_id, caller)
@@ -225,7 +224,7 @@ class Driver:
             leases = LeaseStore(catalog.root, catalog.share)
             holders = leases.holders(name, known=lease) if lease else []
             try:
-                self._pin(share, catalog, name, fresh=not users)
+                self.shares.pin(share, catalog, name, fresh=not users)
                 attempt.commit()
             except (Abandoned, NfsvolError, OSError):
                 if not users:
@@ -242,27 +241,6 @@ class Driver:
             self._state.set_users(share.name, name, users, by)
             self.shares.unpark(share)
         return self._state.pin_point(share.name, name)
-
-    def _pin(self, share: Share, catalog: ShareCatalog, name: str, fresh: bool) -> None:
-        """Bind the volume's directory, opened without following links, for dockerd.
-
-        dockerd bind-mounts the path Mount returns after Mount has answered.
-        Were it a path on the share, a share writer could swap the volume's
-        directory for a symlink in between and steer the container onto any
-        host path; the pin is the directory that was checked. With users
-        here (not `fresh`) the pin is shared: it is only checked, and bound
-        again on top if it no longer shows the volume, never detached while
-        dockerd may be about to bind it.
-        """
-        target = self._state.pin_point(share.name, name)
-        with catalog.fs.dir((name,)) as fd:
-            if fresh:
-                self._mounter.pin(fd, target)
-            elif not _shows(target, fd):
-                # e.g. a managed plugin's upgrade: dockerd unmounts what was
-                # under its propagated mount, the containers keep their binds.
-                log.warning("volume %s: its pin %s was gone; binding it again", name, target)
-                self._mounter.pin(fd, target, over=True)
 
     def _unpin_unused(self, share: str, name: str) -> None:
         if not self._state.users(share, name):
@@ -295,12 +273,12 @@ class Driver:
 
     def path(self, name: str) -> str:
         """Where the volume is on this host, or "" if it is not mounted here."""
-        record = self._require(name)
+        record = self.catalog.require(name)
         return self._mountpoint(record, self._state.users(record.share, name))
 
     def get(self, name: str) -> Volume:
         """The volume with its status on this host."""
-        record = self._require(name)
+        record = self.catalog.require(name)
         users = self._state.users(record.share, name)
         return Volume(
             name=name,
@@ -379,21 +357,6 @@ class Driver:
 
     # Finding volumes.
 
-    def _lookup(self, name: str) -> VolumeRecord | None:
-        # A hit costs no share I/O; a miss asks the shares.
-        return self.catalog.cached(name) or self.catalog.find(name)
-
-    def _require(self, name: str) -> VolumeRecord:
-        check_name(name)
-        record = self._lookup(name)
-        if record is None:
-            raise VolumeNotFound(
-                f"volume {name!r} does not exist on share(s) "
-                f"{', '.join(self.config.share_names)}; create it with "
-                f"`docker volume create -d nfsvol {name}`"
-            )
-        return record
-
     def _holding_share(self, name: str, mount_id: str) -> Share | None:
         # Found through this host's counts, not the catalog: a volume removed
         # elsewhere must still be released here.
@@ -401,15 +364,6 @@ class Driver:
             if mount_id in self._state.users(share.name, name):
                 return share
         return None
-
-    def _refuse_other_share(self, name: str, share: str) -> None:
-        # The cache is enough here: a sync would cost a mount on every Create.
-        record = self.catalog.cached(name)
-        if record is not None and record.share != share:
-            raise VolumeConflict(
-                f"volume {name!r} already exists on share {record.share!r}; "
-                f"pick another name, or use -o share={record.share}"
-            )
 
     # The janitor's round (see nfsvol.periodic).
 
@@ -512,14 +466,6 @@ class Driver:
 
     def _mountpoint(self, record: VolumeRecord, users: Mapping[str, int]) -> str:
         return self._state.pin_point(record.share, record.name) if users else ""
-
-
-def _shows(path: str, fd: int) -> bool:
-    """True if `path` is the directory open on `fd` (a pin still in place)."""
-    try:
-        return os.path.samestat(os.stat(path), os.fstat(fd))
-    except OSError:  # gone, or stale: bind again
-        return False
 
 
 def _check_same_options(record: VolumeRecord, options: VolumeOptions) -> None:

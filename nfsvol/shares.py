@@ -6,7 +6,9 @@ tried first) under state_dir/mnt/<share>; a `path` share is a directory
 the host mounts itself. After use a share nobody holds is parked for
 idle_unmount seconds, then released by `release_idle`. Work on a share
 runs under a deadline and a bounded number of slots (`bounded_work`), so a
-dead server costs callers a timeout, never a wedged thread pool.
+dead server costs callers a timeout, never a wedged thread pool. A
+mounted volume's directory is pinned (bind-mounted, opened without
+following links) under state_dir/vol/<share>/<volume> for dockerd.
 """
 
 import contextlib
@@ -160,6 +162,27 @@ class Shares:
         good = self._state.good_server(share.name)
         return sorted(share.servers, key=lambda s: s != good) if good else list(share.servers)
 
+    def pin(self, share: Share, catalog: ShareCatalog, name: str, fresh: bool) -> None:
+        """Bind the volume's directory, opened without following links, for dockerd.
+
+        dockerd bind-mounts the path Mount returns after Mount has answered.
+        Were it a path on the share, a share writer could swap the volume's
+        directory for a symlink in between and steer the container onto any
+        host path; the pin is the directory that was checked. With users
+        here (not `fresh`) the pin is shared: it is only checked, and bound
+        again on top if it no longer shows the volume, never detached while
+        dockerd may be about to bind it.
+        """
+        target = self._state.pin_point(share.name, name)
+        with catalog.fs.dir((name,)) as fd:
+            if fresh:
+                self._mounter.pin(fd, target)
+            elif not _shows(target, fd):
+                # e.g. a managed plugin's upgrade: dockerd unmounts what was
+                # under its propagated mount, the containers keep their binds.
+                log.warning("volume %s: its pin %s was gone; binding it again", name, target)
+                self._mounter.pin(fd, target, over=True)
+
     def remember_mount(self, share: Share, server: str) -> None:
         """Record that `server` mounted the share here (and since when)."""
         record = {"server": server, "since": rfc3339(self._clock())}
@@ -237,3 +260,11 @@ def _stale_handle(root: Path) -> bool:
     except OSError as exc:
         return exc.errno == errno.ESTALE
     return False
+
+
+def _shows(path: str, fd: int) -> bool:
+    """True if `path` is the directory open on `fd` (a pin still in place)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except OSError:  # gone, or stale: bind again
+        return False
