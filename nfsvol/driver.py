@@ -6,7 +6,6 @@ real ones. Reaching a share (mount, park, release, the budget of each call)
 lives in `nfsvol.shares`. Each share has its own lock; no lock is ever global.
 """
 
-import contextlib
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -393,9 +392,12 @@ class Driver:
         for share in self.config.shares.values():
             for name in self._state.held_volumes(share.name):
                 if self.leaked.made_by(share.name, name, gone):
-                    with contextlib.suppress(NfsvolError), self._state.lock(share.name):
-                        self._drop_leaked(share, name, gone)
-                        self._after_unmount(share, name)
+                    try:
+                        with self._state.lock(share.name):
+                            self._drop_leaked(share, name, gone)
+                            self._after_unmount(share, name)
+                    except NfsvolError as exc:  # e.g. the share's lock: the next round retries
+                        log.warning("volume %s: leaked mounts kept for now: %s", name, exc)
 
     def _drop_leaked(
         self, share: Share, name: str, gone: Callable[[str], bool] | None = None

@@ -7,7 +7,6 @@ Mount mounts it afresh; one that containers hold is only reported (the
 state shows in `docker volume inspect` and `nfsvol doctor`).
 """
 
-import contextlib
 import logging
 
 from nfsvol.clock import Clock
@@ -82,8 +81,11 @@ class HealthMonitor:
             # Only our own reads can be waiting on it: fail them (EIO), so the
             # one holding the share's lock lets go of it.
             self._mounter.abort(str(self._state.mountpoint(share.name)))
-        with contextlib.suppress(NfsvolError), self._state.lock(share.name):
-            if not self._state.held_volumes(share.name):
-                log.warning("share %s is %s and unused: detaching it", share.name, state)
-                self._shares.release_quietly(share)
-                self._state.set_health(share.name, None)
+        try:
+            with self._state.lock(share.name):
+                if not self._state.held_volumes(share.name):
+                    log.warning("share %s is %s and unused: detaching it", share.name, state)
+                    self._shares.release_quietly(share)
+                    self._state.set_health(share.name, None)
+        except NfsvolError as exc:  # e.g. the share's lock: the next probe retries
+            log.warning("share %s is %s; not detached for now: %s", share.name, state, exc)
