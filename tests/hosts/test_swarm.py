@@ -72,14 +72,19 @@ def test_a_task_finds_a_volume_its_node_never_listed(cluster, swarm):
 def test_a_templated_volume_gives_each_task_its_own(cluster, swarm):
     """source=NAME-{{.Task.Slot}}: one volume per task slot, each with only its task's data."""
     base = unique("slot")
-    cmd = 'echo "$SLOT" > /data/owner; ls /data > /data/listing; exec sleep 100000'
+    # The listing is renamed into place: the test reads it from the server's disk, where a
+    # file a shell redirect has only created is still empty.
+    cmd = (
+        'echo "$SLOT" > /data/owner; ls /data > /data/.ls; mv /data/.ls /data/listing; '
+        "exec sleep 100000"
+    )
     with service(
         swarm, f"{base}-{{{{.Task.Slot}}}}", cmd, "--replicas", "2", "--env", "SLOT={{.Task.Slot}}"
     ) as name:
         swarm.running(name, 2)
         for slot in ("1", "2"):
             disk = cluster.export_dir("main") / f"{base}-{slot}"
-            assert read_when(disk / "listing") == "listing\nowner\n"
+            assert read_when(disk / "listing") == "owner\n"
             assert (disk / "owner").read_text() == f"{slot}\n"
         listed = cluster.hosts["a"].docker("volume", "ls", "-q").stdout.split()
         assert {f"{base}-1", f"{base}-2"} <= set(listed)
