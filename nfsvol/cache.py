@@ -82,7 +82,7 @@ class CatalogCache:
 
     def cached(self, name: str) -> VolumeRecord | None:
         for share in self.config.share_names:
-            record = self._state.cached(share, name)
+            record = self._state.records.get(share, name)
             if record is not None:
                 return record
         return None
@@ -103,7 +103,7 @@ class CatalogCache:
             log.warning("volume %s: share(s) %s gave no answer within %gs; answering that "
                         "it does not exist", name, ", ".join(late), wait)  # fmt: skip
             for share in late:  # every worker skips it for its budget (_answering)
-                self._state.set_unanswered(share, self._now())
+                self._state.unanswered.put(share, self._now())
         return record
 
     def _answering(self, name: str, wait: float) -> list[Share]:
@@ -121,11 +121,11 @@ class CatalogCache:
         # Cheapest first: this runs for every share on every miss.
         if self._lookups.overdue(share.name):
             return f"its lookup under way has waited on the server over {wait:g}s"
-        since = self._state.unanswered_since(share.name)
+        since = self._state.unanswered.get(share.name)
         ago = None if since is None else self._now() - since
         if ago is not None and ago < self._shares.budget(share):
             return f"a lookup on it failed or gave no answer {ago:.0f}s ago"
-        health = self._state.health(share.name)
+        health = self._state.health.get(share.name)
         if health is not None and health.state == UNREACHABLE:
             return "its server does not answer"
         return None
@@ -138,12 +138,12 @@ class CatalogCache:
                 for name in names:  # one file each: a LOOKUP the server answers afresh
                     record = catalog.read(name)
                     if record is not None:
-                        self._state.cache_put(record)
+                        self._state.records.put(record.share, record.name, record)
         except Exception:
-            self._state.set_unanswered(share.name, self._now())
+            self._state.unanswered.put(share.name, self._now())
             raise
-        if self._state.unanswered_since(share.name) is not None:
-            self._state.set_unanswered(share.name, None)
+        if self._state.unanswered.get(share.name) is not None:
+            self._state.unanswered.drop(share.name)
 
     def refresh_stale(self) -> None:
         """Sync every share whose cache is older than catalog_ttl, waiting at most sync_wait."""
@@ -204,14 +204,14 @@ class CatalogCache:
         if listing is None:
             return
         on_share = set(catalog.names())
-        cached = set(self._state.cached_names(share))
+        cached = set(self._state.records.names(share))
         for name in on_share - cached:
             record = catalog.read(name)
             if record is not None:
-                self._state.cache_put(record)
+                self._state.records.put(record.share, record.name, record)
         held = [name for name in cached - on_share if self._state.users(share, name)]
         for name in cached - on_share - set(held):
-            self._state.cache_drop(share, name)
+            self._state.records.drop(share, name)
         # A held name kept though gone from the share: the cache differs, so list again.
         self._state.set_listing(share, replace(listing, steady=listing.steady and not held))
         log.debug("share %s: listed %d records in %.0f ms", share, len(on_share),
@@ -224,15 +224,15 @@ class CatalogCache:
             stale = [h for h in holders if self._left_behind(share, name, h)]
             for lease in stale:
                 store.release(name, lease)
-            self._state.set_holders(share, name, [h for h in holders if h not in stale])
-        for name in set(self._state.mirrored_holders(share)) - set(leased):
-            self._state.set_holders(share, name, [])
+            self._state.holders.put(share, name, [h for h in holders if h not in stale])
+        for name in set(self._state.holders.names(share)) - set(leased):
+            self._state.holders.put(share, name, [])
 
     def _left_behind(self, share: str, name: str, lease: Lease) -> bool:
         # Ours on the share but not in our state: from before a reboot or a
         # kill between the lease and the state write. Nothing here renews it,
         # and left alone it would hold up `docker volume rm` elsewhere.
-        return lease.host == self._host and self._state.own_lease(share, name) is None
+        return lease.host == self._host and self._state.leases.get(share, name) is None
 
     def _now(self) -> float:
         return self._clock().timestamp()

@@ -132,7 +132,7 @@ class Driver:
                     raise
             if explicit:
                 _check_same_options(record, options)
-            self._state.cache_put(record)
+            self._state.records.put(record.share, record.name, record)
 
     def remove(self, name: str) -> None:
         """Apply the share's on_remove policy; an unknown volume is already gone."""
@@ -148,7 +148,7 @@ class Driver:
 
     def _empty_trash(self, share: Share, budget: float) -> None:
         """Delete trashed trees without the share's lock; the janitor retries what is left."""
-        if share.type == "nfs" and self._state.mount_record(share.name) is None:
+        if share.type == "nfs" and self._state.mount_records.get(share.name) is None:
             self._trash.forget(share.name)  # unseen; the next sync while mounted looks again
             return
         catalog = ShareCatalog(self.shares.root(share), share.name)
@@ -177,8 +177,8 @@ class Driver:
                     LeaseStore(catalog.root, catalog.share).drop(name)
                 finally:
                     self.leases.unmark_quietly(catalog, name, marker)
-            self._state.cache_drop(share.name, name)
-            self._state.set_last_error(share.name, name, None)
+            self._state.records.drop(share.name, name)
+            self._state.last_errors.drop(share.name, name)
 
     def mount(self, name: str, mount_id: str, caller: Caller = UNSEEN) -> str:
         """Make the volume reachable on this host for `mount_id`; return its path."""
@@ -189,7 +189,7 @@ class Driver:
             return self.shares.bounded_work(share, "Mount", work)
         except NfsvolError as exc:
             error = {"time": rfc3339(self._clock()), "error": str(exc)}
-            self._state.set_last_error(record.share, name, error)
+            self._state.last_errors.put(record.share, name, error)
             raise
 
     def _mount(self, record: VolumeRecord, mount_id: str, caller: Caller, attempt: Attempt) -> str:
@@ -232,8 +232,8 @@ class Driver:
                     self.leases.drop_unused(catalog, name, lease)
                 raise
             if lease is not None:
-                self._state.set_own_lease(share.name, name, lease, self._now())
-                self._state.set_holders(share.name, name, holders)
+                self._state.leases.put(share.name, name, (lease, self._now()))
+                self._state.holders.put(share.name, name, holders)
                 self._renewer.wake()  # renews it
             users[mount_id] = users.get(mount_id, 0) + 1
             by[mount_id] = self.leaked.tag(caller)
@@ -292,7 +292,7 @@ class Driver:
         out: list[tuple[str, str]] = []
         for share in self.config.shares.values():
             held = set(self._state.held_volumes(share.name))
-            names = sorted(self._state.cached_names(share.name))
+            names = sorted(self._state.records.names(share.name))
             # String building: this runs for every volume on `docker volume ls`.
             pins = self._state.pin_point(share.name, "")
             out.extend((n, pins + n if n in held else "") for n in names)
@@ -326,7 +326,7 @@ class Driver:
         # Shares another worker has just read are skipped; linger=False: a
         # restart leaves no share mounted that nobody holds.
         self.catalog.sync_shares(self.catalog.stale_shares(), wait, linger=False)
-        if any(self._state.own_leases(s) for s in self.config.share_names):
+        if any(self._state.leases.names(s) for s in self.config.share_names):
             self._renewer.wake()  # a restarted plugin renews what it held
         self._janitor.wake()  # probes what is mounted
 
@@ -336,9 +336,9 @@ class Driver:
         for share in self.config.share_names:
             for name in self._state.held_volumes(share):
                 self._state.set_users(share, name, {})
-            for name in self._state.own_leases(share):  # left to expire on the share
-                self._state.set_own_lease(share, name, None)
-            self._state.set_mount_record(share, None)
+            for name in self._state.leases.names(share):  # left to expire on the share
+                self._state.leases.drop(share, name)
+            self._state.mount_records.drop(share)
         self._state.set_boot(self._host.boot_id)
 
     def _reconcile_share(self, share: Share, table: Mapping[str, str]) -> None:
@@ -347,7 +347,7 @@ class Driver:
         if target in table and not held:
             log.info("share %s is mounted but nobody holds it: unmounting", share.name)
             self.shares.release(share)
-        elif target in table and self._state.mount_record(share.name) is None:
+        elif target in table and self._state.mount_records.get(share.name) is None:
             self.shares.remember_mount(share, table[target].rsplit(":", 1)[0])
         elif held and target not in table:
             log.warning(
@@ -430,7 +430,7 @@ class Driver:
 
     def _check_on_share(self, share: Share, catalog: ShareCatalog, name: str) -> None:
         if catalog.read(name) is None:
-            self._state.cache_drop(share.name, name)
+            self._state.records.drop(share.name, name)
             raise VolumeNotFound(
                 f"volume {name!r} was removed from share {share.name!r}, "
                 f"probably by another host; run `docker volume rm {name}`"

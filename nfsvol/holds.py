@@ -88,11 +88,11 @@ class Holds:
 
     def _refuse_live(self, share: Share, name: str, lease: Lease, verb: str) -> None:
         """Raise unless this host has watched `lease` go unrenewed for ttl + grace."""
-        watches = self._state.watches(share.name, name)
+        watches = self._state.watches.get(share.name, name) or {}
         watch, now = watches.get(lease.file), self._now()
         if watch is None or watch.token != lease.token:
             watch = watches[lease.file] = Watch(lease.token, now)
-            self._state.set_watches(share.name, name, watches)
+            self._state.watches.put(share.name, name, watches)
         if watch.expired(lease, now, self.grace()):
             log.warning("volume %s: lease of host %s expired, taking over", name, lease.host)
             return
@@ -123,11 +123,11 @@ class Holds:
         Judged like a lease: by how long this host has watched the same
         token on its own clock, never by the remover's clock.
         """
-        watches, now = self._state.watches(share.name, name), self._now()
+        watches, now = (self._state.watches.get(share.name, name) or {}), self._now()
         watch = watches.get(_MARKER_WATCH)
         if watch is None or watch.token != marker.token:
             watch = watches[_MARKER_WATCH] = Watch(marker.token, now)
-            self._state.set_watches(share.name, name, watches)
+            self._state.watches.put(share.name, name, watches)
         return max(0.0, watch.first_seen + self._marker_bound(share) - now)
 
     def _live_marker(self, share: Share, name: str, marker: RemoveMarker | None) -> float:
@@ -191,7 +191,7 @@ class Holds:
             log.warning("volume %s: could not drop the lease of a failed Mount: %s", name, exc)
 
     def refuse_lost(self, share: Share, name: str) -> None:
-        own = self._state.own_lease(share.name, name)
+        own = self._state.leases.get(share.name, name)
         if own is not None and own[0].token == LOST:
             raise VolumeHeld(
                 f"volume {name!r} was taken over by another host while this host held it "
@@ -200,8 +200,8 @@ class Holds:
             )
 
     def drop_quietly(self, share: Share, name: str) -> None:
-        own = self._state.own_lease(share.name, name)
-        self._state.set_own_lease(share.name, name, None)
+        own = self._state.leases.get(share.name, name)
+        self._state.leases.drop(share.name, name)
         self.mirror_own(share, name, None)
         if own is None or own[0].token == LOST:
             return  # nothing of ours left on the share
@@ -217,8 +217,10 @@ class Holds:
 
     def mirror_own(self, share: Share, name: str, lease: Lease | None) -> None:
         # Our own change shows in Get at once; other hosts' with the next sync.
-        others = [h for h in self._state.holders(share.name, name) if h.host != self._host]
-        self._state.set_holders(share.name, name, others + ([lease] if lease else []))
+        others = [
+            h for h in (self._state.holders.get(share.name, name) or []) if h.host != self._host
+        ]
+        self._state.holders.put(share.name, name, others + ([lease] if lease else []))
 
     def renew_due(self) -> float | None:
         """Renew this host's leases that are due; fence the lost ones.
@@ -230,7 +232,7 @@ class Holds:
         """
         nearest = None
         for share in self.config.shares.values():
-            for name in self._state.own_leases(share.name):
+            for name in self._state.leases.names(share.name):
                 try:
                     due = self._renew(share, name)
                 except (NfsvolError, OSError) as exc:
@@ -249,7 +251,7 @@ class Holds:
     def _renew(self, share: Share, name: str) -> float:
         """Renew one lease if it is due; seconds until it is due again."""
         idle = self.config.lease_ttl / 3  # nothing to renew: check again then
-        own = self._state.own_lease(share.name, name)
+        own = self._state.leases.get(share.name, name)
         if own is None or own[0].token == LOST or not self._state.users(share.name, name):
             return idle
         lease, renewed_at = own
@@ -263,7 +265,7 @@ class Holds:
         budget = min(lease.ttl / 3, fence_at - now) if single else lease.ttl / 3
         outcome, renewed = self._try_renewal(share, name, lease, budget)
         if renewed is not None:
-            self._state.set_own_lease(share.name, name, renewed, now)
+            self._state.leases.put(share.name, name, (renewed, now))
             self.mirror_own(share, name, renewed)
             if not self._state.users(share.name, name):  # an Unmount ran meanwhile
                 self.drop_quietly(share, name)
@@ -310,7 +312,7 @@ class Holds:
         host's clock) nothing here may be able to write to it any more.
         """
         lost = Lease(lease.host, lease.since, lease.renewed, lease.ttl, LOST, lease.file)
-        self._state.set_own_lease(share.name, name, lost, self._now())
+        self._state.leases.put(share.name, name, (lost, self._now()))
         started, root = time.monotonic(), self._shares.root(share)
         # A quarter of the grace, so the abort below still comes before a takeover.
         killed = self._fencer.stop(str(root / name), wait=self.grace() / 4)

@@ -185,11 +185,11 @@ class HeldCollector:
             names = self._state.held_volumes(share)
             holds.add_metric([share], sum(len(self._state.users(share, n)) for n in names))
             volumes.add_metric([share], len(names))
-            record = self._state.mount_record(share)
+            record = self._state.mount_records.get(share)
             mounted.add_metric([share], int(record is not None))
             if record is not None and record.get("server"):
                 server.add_metric([share, record["server"]], 1)
-            health = self._state.health(share)
+            health = self._state.health.get(share)
             if health is not None:
                 healthy.add_metric([share, health.state], int(health.state == "ok"))
         yield from (holds, volumes, mounted, server, healthy)

@@ -48,17 +48,17 @@ class HealthMonitor:
         for share in self.config.shares.values():
             if share.type != "nfs":
                 continue
-            if self._state.mount_record(share.name) is None:
-                self._state.set_health(share.name, None)
+            if self._state.mount_records.get(share.name) is None:
+                self._state.health.drop(share.name)
                 continue
             mounted = True
-            previous = self._state.health(share.name)
+            previous = self._state.health.get(share.name)
             if previous and self._now() - previous.checked < self.config.health_interval:
                 continue
             root = str(self._state.mountpoint(share.name))
             state, detail = self._prober.probe(root, "ro" in share.options, self._probe_timeout())
             health = verdict(previous, state, detail, self._now())
-            self._state.set_health(share.name, health)
+            self._state.health.put(share.name, health)
             if previous is None or previous.state != state:
                 log.log(
                     logging.INFO if state == OK else logging.WARNING,
@@ -86,6 +86,6 @@ class HealthMonitor:
                 if not self._state.held_volumes(share.name):
                     log.warning("share %s is %s and unused: detaching it", share.name, state)
                     self._shares.release_quietly(share)
-                    self._state.set_health(share.name, None)
+                    self._state.health.drop(share.name)
         except NfsvolError as exc:  # e.g. the share's lock: the next probe retries
             log.warning("share %s is %s; not detached for now: %s", share.name, state, exc)

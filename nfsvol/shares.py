@@ -145,7 +145,7 @@ class Shares:
                 failures.append(f"{server}: {exc}")
                 continue
             self.remember_mount(share, server)
-            self._state.set_good_server(share.name, server)
+            self._state.good_servers.put(share.name, server)
             self._wake()  # it stops once nothing is mounted: probe this one
             return
         raise MountFailed(
@@ -159,7 +159,7 @@ class Shares:
         Kept in state_dir: a dead first server must cost one mount_timeout
         per host, not one per gunicorn worker and restart, nor every mount.
         """
-        good = self._state.good_server(share.name)
+        good = self._state.good_servers.get(share.name)
         return sorted(share.servers, key=lambda s: s != good) if good else list(share.servers)
 
     def pin(self, share: Share, catalog: ShareCatalog, name: str, fresh: bool) -> None:
@@ -186,23 +186,23 @@ class Shares:
     def remember_mount(self, share: Share, server: str) -> None:
         """Record that `server` mounted the share here (and since when)."""
         record = {"server": server, "since": rfc3339(self._clock())}
-        self._state.set_mount_record(share.name, record)
+        self._state.mount_records.put(share.name, record)
 
     def unpark(self, share: Share) -> None:
         """A volume holds the share again: it is no longer idle."""
-        record = self._state.mount_record(share.name)
+        record = self._state.mount_records.get(share.name)
         if record and record.pop("idle_since", None):
-            self._state.set_mount_record(share.name, record)
+            self._state.mount_records.put(share.name, record)
 
     def park(self, share: Share) -> None:
         """Nobody holds the share: keep it mounted idle_unmount seconds, then release it."""
         if not self.config.idle_unmount:
             self.release_quietly(share)
             return
-        record = self._state.mount_record(share.name) or {}
+        record = self._state.mount_records.get(share.name) or {}
         if not record.get("idle_since"):
             record["idle_since"] = self._clock().timestamp()
-            self._state.set_mount_record(share.name, record)
+            self._state.mount_records.put(share.name, record)
         self._wake()
 
     def release_idle(self) -> None:
@@ -213,7 +213,7 @@ class Shares:
             if share.type != "nfs" or share.name not in parked:
                 continue
             with self._state.lock(share.name):
-                idle_since = (self._state.mount_record(share.name) or {}).get("idle_since")
+                idle_since = (self._state.mount_records.get(share.name) or {}).get("idle_since")
                 held = self._state.held_volumes(share.name)
                 if idle_since and not held and now - idle_since >= self.config.idle_unmount:
                     self.release_quietly(share)
@@ -223,7 +223,7 @@ class Shares:
         return [
             name
             for name in self.config.share_names
-            if (self._state.mount_record(name) or {}).get("idle_since")
+            if (self._state.mount_records.get(name) or {}).get("idle_since")
         ]
 
     def release_quietly(self, share: Share) -> None:
@@ -235,7 +235,7 @@ class Shares:
 
     def release(self, share: Share) -> None:
         self._mounter.unmount(str(self._state.mountpoint(share.name)))
-        self._state.set_mount_record(share.name, None)
+        self._state.mount_records.drop(share.name)
 
 
 # What an operator does about each way a share refuses a change.

@@ -31,10 +31,10 @@ wrong, and an fsync per Mount would only cost time.
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from nfsvol import fsutil
 from nfsvol.catalog import Listing, VolumeRecord
@@ -42,9 +42,105 @@ from nfsvol.errors import OperationTimeout
 from nfsvol.health import Health
 from nfsvol.leases import Lease, Watch
 
+T = TypeVar("T")
+
+
+class _Files(Generic[T]):
+    """One kind of state file: JSON values this host may lose on a reboot.
+
+    Reads build plain strings, not Paths: Get and List read these on every call.
+    Putting None or an empty value deletes the file, so a listing shows only live ones.
+    """
+
+    def __init__(
+        self, folder: Path, encode: Callable[[T], Any], decode: Callable[[Any], T]
+    ) -> None:
+        self._dir = str(folder)
+        self._encode = encode
+        self._decode = decode
+
+    def _read(self, path: str) -> T | None:
+        data = fsutil.read_json(path)
+        return None if data is None else self._decode(data)
+
+    def _write(self, path: str, value: T | None) -> None:
+        if value is None or (isinstance(value, (dict, list)) and not value):
+            fsutil.remove_file(Path(path), durable=False)
+        else:
+            fsutil.write_json(Path(path), self._encode(value), durable=False)
+
+
+class VolumeFiles(_Files[T]):
+    """One file per volume: folder/<share>/<volume>.json."""
+
+    def get(self, share: str, name: str) -> T | None:
+        return self._read(f"{self._dir}/{share}/{name}.json")
+
+    def put(self, share: str, name: str, value: T | None) -> None:
+        self._write(f"{self._dir}/{share}/{name}.json", value)
+
+    def drop(self, share: str, name: str) -> None:
+        self._write(f"{self._dir}/{share}/{name}.json", None)
+
+    def names(self, share: str) -> list[str]:
+        """The volumes of `share` with a file of this kind."""
+        return _json_names(f"{self._dir}/{share}")
+
+
+class ShareFiles(_Files[T]):
+    """One file per share: folder/<share>.json."""
+
+    def get(self, share: str) -> T | None:
+        return self._read(f"{self._dir}/{share}.json")
+
+    def put(self, share: str, value: T | None) -> None:
+        self._write(f"{self._dir}/{share}.json", value)
+
+    def drop(self, share: str) -> None:
+        self._write(f"{self._dir}/{share}.json", None)
+
+
+def _json_names(folder: str) -> list[str]:
+    names = os.listdir(folder)
+    return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _encode_own(own: tuple[Lease, float]) -> dict[str, Any]:
+    lease, renewed_at = own
+    return {"lease": lease.to_json(), "file": lease.file, "renewed_at": renewed_at}
+
+
+def _decode_own(data: Any) -> tuple[Lease, float]:
+    return Lease.from_json(data["lease"], data["file"]), float(data["renewed_at"])
+
+
+def _encode_watches(watches: dict[str, Watch]) -> dict[str, Any]:
+    return {f: {"token": w.token, "first_seen": w.first_seen} for f, w in watches.items()}
+
+
+def _decode_watches(data: Any) -> dict[str, Watch]:
+    return {file: Watch(w["token"], float(w["first_seen"])) for file, w in data.items()}
+
+
+def _encode_holders(leases: list[Lease]) -> list[dict[str, Any]]:
+    return [{**lease.to_json(), "file": lease.file} for lease in leases]
+
+
+def _decode_holders(data: Any) -> list[Lease]:
+    return [Lease.from_json(item, item.get("file", "")) for item in data]
+
 
 class HostState:
-    """This host's mount counts, share mounts and catalog cache."""
+    """This host's mount counts, share mounts, catalog cache, leases and health.
+
+    Each kind of file is a store (`records`, `leases`, `health`, ...) with the
+    same get/put verbs; the mount counts, the boot, and the cache's listing
+    have their own methods below because they are read or written differently.
+    """
 
     def __init__(self, state_dir: Path, shares: tuple[str, ...], lock_timeout: float) -> None:
         self.root = state_dir
@@ -57,6 +153,40 @@ class HostState:
             for sub in (*subs, "errors/" + share, *leases):
                 (state_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o700)
+        # Which server each mounted share came from.
+        self.mount_records: ShareFiles[dict[str, Any]] = ShareFiles(
+            state_dir / "mounts", _same, _same
+        )
+        # The server that mounted each share last, kept after unmounts: tried first.
+        self.good_servers: ShareFiles[str] = ShareFiles(state_dir / "good_server", _same, str)
+        # {"time": ..., "error": ...} of each volume's last failed Mount here.
+        self.last_errors: VolumeFiles[dict[str, str]] = VolumeFiles(
+            state_dir / "errors", _same, _same
+        )
+        # A mirror of the share's records: after a crash it is rebuilt from the share.
+        self.records: VolumeFiles[VolumeRecord] = VolumeFiles(
+            state_dir / "cache", VolumeRecord.to_json, VolumeRecord.from_json
+        )
+        # This host's lease on a volume, and when (local clock) it was last renewed.
+        self.leases: VolumeFiles[tuple[Lease, float]] = VolumeFiles(
+            state_dir / "leases", _encode_own, _decode_own
+        )
+        # Lease file -> what this host has watched of it (lost: the watch restarts, safely).
+        self.watches: VolumeFiles[dict[str, Watch]] = VolumeFiles(
+            state_dir / "watch", _encode_watches, _decode_watches
+        )
+        # Every host's lease on a volume, as last read from the share, for Get.
+        self.holders: VolumeFiles[list[Lease]] = VolumeFiles(
+            state_dir / "holders", _encode_holders, _decode_holders
+        )
+        # The background probe's last verdict on each mounted share (nfsvol.health).
+        self.health: ShareFiles[Health] = ShareFiles(
+            state_dir / "health", Health.to_json, Health.from_json
+        )
+        # When a lookup on the share last failed or outlived its wait (CatalogCache.find).
+        self.unanswered: ShareFiles[float] = ShareFiles(
+            state_dir / "unanswered", lambda at: {"at": at}, lambda data: float(data["at"])
+        )
 
     def mountpoint(self, share: str) -> Path:
         """Where an nfs share is mounted on this host."""
@@ -109,7 +239,7 @@ class HostState:
         self, share: str, name: str, ids: dict[str, int], by: Mapping[str, str] | None = None
     ) -> None:
         """Record the holders (and who mounted them); an empty map deletes the file."""
-        path = self._users_file(share, name)
+        path = self.root / "users" / share / f"{name}.json"
         if ids:
             by = self.mounted_by(share, name) if by is None else by
             data = {"ids": ids, "by": {i: by.get(i, "") for i in ids}}
@@ -119,35 +249,7 @@ class HostState:
 
     def held_volumes(self, share: str) -> list[str]:
         """Volumes of `share` that some container on this host holds."""
-        names = os.listdir(f"{self._dir}/users/{share}")
-        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
-
-    def _users_file(self, share: str, name: str) -> Path:
-        return self.root / "users" / share / f"{name}.json"
-
-    # Share mounts: which server each mounted share came from.
-
-    def mount_record(self, share: str) -> dict[str, Any] | None:
-        """What we know of the share's mount on this host, if any."""
-        data: dict[str, Any] | None = fsutil.read_json(f"{self._dir}/mounts/{share}.json")
-        return data
-
-    def set_mount_record(self, share: str, record: dict[str, Any] | None) -> None:
-        """Remember (or forget) the server the share is mounted from."""
-        path = self.root / "mounts" / f"{share}.json"
-        if record is None:
-            fsutil.remove_file(path, durable=False)
-        else:
-            fsutil.write_json(path, record, durable=False)
-
-    def good_server(self, share: str) -> str | None:
-        """The server that mounted the share last on this host, kept after unmounts."""
-        server: str | None = fsutil.read_json(f"{self._dir}/good_server/{share}.json")
-        return server
-
-    def set_good_server(self, share: str, server: str) -> None:
-        """Try `server` first next time, in every worker."""
-        fsutil.write_json(self.root / "good_server" / f"{share}.json", server, durable=False)
+        return _json_names(f"{self._dir}/users/{share}")
 
     # Boot identity: counts from a previous boot describe no live container.
 
@@ -171,44 +273,7 @@ class HostState:
         """A dockerd we cannot see said hello: tag its Mounts with `tag`."""
         fsutil.write_json(self.root / "activation", tag)
 
-    # Last Mount failure per volume, for `docker volume inspect`.
-
-    def last_error(self, share: str, name: str) -> dict[str, str] | None:
-        """{"time": ..., "error": ...} of the volume's last failed Mount here, if any."""
-        data: dict[str, str] | None = fsutil.read_json(
-            self.root / "errors" / share / f"{name}.json"
-        )
-        return data
-
-    def set_last_error(self, share: str, name: str, error: dict[str, str] | None) -> None:
-        """Remember (or, with None, forget) the last failed Mount."""
-        path = self.root / "errors" / share / f"{name}.json"
-        if error is None:
-            fsutil.remove_file(path, durable=False)
-        else:
-            fsutil.write_json(path, error, durable=False)  # diagnostics: losing it is harmless
-
-    # Catalog cache: a local mirror so Get/List never wait on a server.
-
-    def cached(self, share: str, name: str) -> VolumeRecord | None:
-        """The cached record of a volume on `share`, if any."""
-        data = fsutil.read_json(f"{self._dir}/cache/{share}/{name}.json")
-        return None if data is None else VolumeRecord.from_json(data)
-
-    def cache_put(self, record: VolumeRecord) -> None:
-        """Mirror a record from the share."""
-        path = self.root / "cache" / record.share / f"{record.name}.json"
-        # A mirror: after a crash it is rebuilt from the share, so skip fsync.
-        fsutil.write_json(path, record.to_json(), durable=False)
-
-    def cache_drop(self, share: str, name: str) -> None:
-        """Forget a volume the share no longer has."""
-        fsutil.remove_file(self.root / "cache" / share / f"{name}.json", durable=False)
-
-    def cached_names(self, share: str) -> list[str]:
-        """Every volume name cached for `share`."""
-        names = os.listdir(f"{self._dir}/cache/{share}")
-        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
+    # When the catalog cache last matched the share.
 
     def synced_at(self, share: str) -> float | None:
         """When the cache of `share` last matched the share (epoch seconds)."""
@@ -236,89 +301,3 @@ class HostState:
         """Record the listing the cache of `share` now matches."""
         data = {**asdict(listing), "stamp": list(listing.stamp) if listing.stamp else None}
         fsutil.write_json(self.root / "cache" / share / ".listing", data, durable=False)
-
-    # Leases (see nfsvol.leases): ours, what we watch of others', a mirror for Get.
-
-    def own_lease(self, share: str, name: str) -> tuple[Lease, float] | None:
-        """This host's lease on the volume and when (local clock) it was last renewed."""
-        data = fsutil.read_json(self.root / "leases" / share / f"{name}.json")
-        if data is None:
-            return None
-        return Lease.from_json(data["lease"], data["file"]), float(data["renewed_at"])
-
-    def set_own_lease(self, share: str, name: str, lease: Lease | None, at: float = 0.0) -> None:
-        """Remember our lease and its last successful renewal; None forgets it."""
-        path = self.root / "leases" / share / f"{name}.json"
-        if lease is None:
-            fsutil.remove_file(path, durable=False)
-        else:
-            data = {"lease": lease.to_json(), "file": lease.file, "renewed_at": at}
-            fsutil.write_json(path, data, durable=False)
-
-    def own_leases(self, share: str) -> list[str]:
-        """Volumes of `share` this host has a lease on."""
-        names = os.listdir(f"{self._dir}/leases/{share}")
-        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
-
-    def watches(self, share: str, name: str) -> dict[str, Watch]:
-        """Lease file -> what this host has watched of it."""
-        data = fsutil.read_json(self.root / "watch" / share / f"{name}.json") or {}
-        return {file: Watch(w["token"], float(w["first_seen"])) for file, w in data.items()}
-
-    def set_watches(self, share: str, name: str, watches: dict[str, Watch]) -> None:
-        """Replace the watches of one volume; none deletes the file."""
-        path = self.root / "watch" / share / f"{name}.json"
-        if watches:
-            data = {f: {"token": w.token, "first_seen": w.first_seen} for f, w in watches.items()}
-            fsutil.write_json(path, data, durable=False)  # lost: the watch restarts, safely
-        else:
-            fsutil.remove_file(path, durable=False)
-
-    def holders(self, share: str, name: str) -> list[Lease]:
-        """Every host's lease on the volume, as last read from the share."""
-        data = fsutil.read_json(f"{self._dir}/holders/{share}/{name}.json") or []
-        return [Lease.from_json(item, item.get("file", "")) for item in data]
-
-    def set_holders(self, share: str, name: str, leases: list[Lease]) -> None:
-        """Mirror the share's leases of one volume (none deletes the file)."""
-        path = self.root / "holders" / share / f"{name}.json"
-        if leases:
-            data = [{**lease.to_json(), "file": lease.file} for lease in leases]
-            fsutil.write_json(path, data, durable=False)
-        else:
-            fsutil.remove_file(path, durable=False)
-
-    def mirrored_holders(self, share: str) -> list[str]:
-        """Volumes with a mirrored lease."""
-        names = os.listdir(f"{self._dir}/holders/{share}")
-        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
-
-    # Share health, from the background probe (see nfsvol.health).
-
-    def health(self, share: str) -> Health | None:
-        """The last probe's verdict on the share's mount here, if it is mounted."""
-        data = fsutil.read_json(f"{self._dir}/health/{share}.json")
-        return None if data is None else Health.from_json(data)
-
-    def set_health(self, share: str, health: Health | None) -> None:
-        """Record (or, with None, forget) the share's health."""
-        path = self.root / "health" / f"{share}.json"
-        if health is None:
-            fsutil.remove_file(path, durable=False)
-        else:
-            fsutil.write_json(path, health.to_json(), durable=False)
-
-    # Lookups of names on a share (see CatalogCache.find): shared by every worker.
-
-    def unanswered_since(self, share: str) -> float | None:
-        """When a lookup on the share last failed or outlived its wait, if one did."""
-        data = fsutil.read_json(f"{self._dir}/unanswered/{share}.json")
-        return None if data is None else float(data["at"])
-
-    def set_unanswered(self, share: str, when: float | None) -> None:
-        """Record (or, with None, forget) that the share left a lookup unanswered."""
-        path = self.root / "unanswered" / f"{share}.json"
-        if when is None:
-            fsutil.remove_file(path, durable=False)
-        else:
-            fsutil.write_json(path, {"at": when}, durable=False)

@@ -26,23 +26,23 @@ def volume_status(
         "access": record.options.get("access", "shared"),
         "holders": [
             {"host": h.host, "since": h.since, "renewed": h.renewed}
-            for h in state.holders(share.name, record.name)
+            for h in (state.holders.get(share.name, record.name) or [])
         ],
     }
-    health = state.health(share.name) if share.type == "nfs" else None
+    health = state.health.get(share.name) if share.type == "nfs" else None
     if health is not None:
         status["health"] = health.to_json()
     single = record.options.get("access") == "single-host"
-    own = state.own_lease(share.name, record.name) if single else None
+    own = state.leases.get(share.name, record.name) if single else None
     if own is not None and own[0].token == LOST:
         status["lease"] = "lost: another host took the volume over; stop its containers here"
-    last_error = state.last_error(share.name, record.name)
+    last_error = state.last_errors.get(share.name, record.name)
     if last_error:
         status["last_error"] = last_error  # the last failed Mount here, with its time
     if share.type == "path":
         status["path"] = share.path
     else:
-        mount = state.mount_record(share.name) or {}
+        mount = state.mount_records.get(share.name) or {}
         status.update(
             server=mount.get("server", ""),
             servers=list(share.servers),

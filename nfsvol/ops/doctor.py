@@ -159,7 +159,7 @@ class Doctor:
     def _mount(self, share: Share) -> list[Issue]:
         target = self._state.mountpoint(share.name)
         held = self._state.held_volumes(share.name)
-        record = self._state.mount_record(share.name)
+        record = self._state.mount_records.get(share.name)
         if str(target) not in self._mounter.mount_points():
             return [_unmounted(share, held)] if held or record else []
         issues = []
@@ -199,8 +199,8 @@ class Doctor:
 
     def _lost_leases(self, share: Share) -> list[Issue]:
         issues = []
-        for name in sorted(self._state.own_leases(share.name)):
-            own = self._state.own_lease(share.name, name)
+        for name in sorted(self._state.leases.names(share.name)):
+            own = self._state.leases.get(share.name, name)
             if own is not None and own[0].token == LOST:
                 detail = (
                     "another host took this single-host volume over; its users here were "
@@ -253,8 +253,8 @@ class Doctor:
         )
 
     def _cache(self, share: Share, records: dict[str, VolumeRecord]) -> list[Issue]:
-        names = self._state.cached_names(share.name)
-        cached = {n: self._state.cached(share.name, n) for n in names}
+        names = self._state.records.names(share.name)
+        cached = {n: self._state.records.get(share.name, n) for n in names}
         extra = sorted(set(cached) - set(records))
         missing = sorted(set(records) - set(cached))
         outdated = sorted(n for n in set(cached) & set(records) if cached[n] != records[n])
@@ -291,7 +291,7 @@ class Doctor:
         if share.type == "nfs" and kinds & {"orphan-mount", "stale-handle", "vanished-holder"}:
             done += self._unmount_unheld(share)
         if "stale-mount-record" in kinds and not self._state.held_volumes(share.name):
-            self._state.set_mount_record(share.name, None)
+            self._state.mount_records.drop(share.name)
             done.append(f"forgot the mount record of share {share.name}")
         if "stale-cache" in kinds:
             done += self._rebuild_cache(share)
@@ -317,18 +317,18 @@ class Doctor:
             self._mounter.unmount(target)
         except NfsvolError as exc:
             return [f"could not unmount {target}: {exc}"]
-        self._state.set_mount_record(share.name, None)
+        self._state.mount_records.drop(share.name)
         return [f"unmounted {target}"]
 
     def _rebuild_cache(self, share: Share) -> list[str]:
         with share_root(share, self._mounter, self._scratch) as root:
             catalog = ShareCatalog(root, share.name)
             records = [catalog.read(n) for n in catalog.names()]
-        for name in self._state.cached_names(share.name):
-            self._state.cache_drop(share.name, name)
+        for name in self._state.records.names(share.name):
+            self._state.records.drop(share.name, name)
         for record in records:
             if record is not None:
-                self._state.cache_put(record)
+                self._state.records.put(record.share, record.name, record)
         self._state.mark_synced(share.name)
         return [f"rebuilt the cache of share {share.name} ({len(records)} volume(s))"]
 

@@ -102,7 +102,7 @@ class Lister:
 
     def _row(self, share: Share, record: VolumeRecord, leases: list[Lease]) -> Listed:
         users = self._state.users(share.name, record.name) if self._state else {}
-        health = self._state.health(share.name) if self._state else None
+        health = self._state.health.get(share.name) if self._state else None
         return Listed(
             record.name, share.name, record.created_by, record.created_at, tuple(sorted(users)),
             hosts=tuple(sorted(lease.host for lease in leases)),
