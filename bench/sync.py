@@ -24,6 +24,7 @@ from nfsvol.catalog import VolumeRecord
 from nfsvol.config import parse_config
 from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
+from nfsvol.roles import build_roles
 from nfsvol.state import HostState
 
 COUNTS = (1_000, 10_000, 50_000)
@@ -62,7 +63,8 @@ def measure(count: int, rounds: int) -> dict[str, float]:
         state = HostState(config.state_dir, config.share_names, lock_timeout=10)
         clock = _Clock()
         mounter = SubprocessMounter(config.mount_helper, config.umount_helper, 10)
-        driver = Driver(config, mounter, state, Host("bench", "boot"), clock, background=False)
+        roles = build_roles(config, mounter, state, "bench", clock, background=False)
+        driver = Driver(config, mounter, state, Host("bench", "boot"), roles, clock)
         first = _sync_ms(driver, clock)  # an empty cache: every record read
         _sync_ms(driver, clock)  # the stamp confirmed a tick later (plan_reread)
         unchanged = [_sync_ms(driver, clock) for _ in range(rounds)]

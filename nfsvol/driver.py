@@ -1,52 +1,31 @@
-"""The volume driver: Docker's verbs in plain Python types.
+"""The volume driver: Docker's verbs in plain Python types, and start-up reconcile.
 
-The driver owns no I/O of its own making: the mounter, the host state and
-the clock come in through the constructor, and `nfsvol.server` builds the
-real ones. Reaching a share (mount, park, release, the budget of each call)
-lives in `nfsvol.shares`. Each share has its own lock; no lock is ever global.
+The driver owns no I/O of its own making: the mounter, the host state, the
+clock and its roles (nfsvol.roles: reaching shares, the catalog cache,
+leases, mount IDs, removal, health) come in through the constructor, and
+`nfsvol.server` builds the real ones. Each share has its own lock; no lock
+is ever global.
 """
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
-from typing import Any, TypeVar
+from typing import Any
 
-from nfsvol.attempt import Abandoned, Attempt, bounded
-from nfsvol.cache import CatalogCache
-from nfsvol.catalog import (
-    ShareCatalog,
-    TrashKeeper,
-    VolumeRecord,
-)
+from nfsvol.attempt import Abandoned, Attempt
+from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.clock import Clock, rfc3339, utc_now
 from nfsvol.config import Config, Share
 from nfsvol.dockerd import UNSEEN, Caller
-from nfsvol.errors import (
-    NfsvolError,
-    VolumeConflict,
-    VolumeInUse,
-    VolumeNotFound,
-)
-from nfsvol.fence import Fencer
-from nfsvol.health import Prober
-from nfsvol.holds import Holds
-from nfsvol.leaked import LeakedMounts
+from nfsvol.errors import NfsvolError, VolumeConflict, VolumeNotFound
 from nfsvol.leases import LeaseStore
-from nfsvol.monitor import HealthMonitor
 from nfsvol.mounter import Mounter
-from nfsvol.periodic import Periodic
-from nfsvol.shares import Shares
+from nfsvol.roles import Roles
 from nfsvol.state import HostState
 from nfsvol.status import volume_status
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
 
-# Seconds of trash deletion a Remove does before answering, and each janitor
-# tick after it: a huge tree never holds up Docker or the share's lock.
-PURGE_IN_REMOVE = 1.0
-PURGE_PER_TICK = 2.0
-T = TypeVar("T")
 log = logging.getLogger("nfsvol.driver")
 
 
@@ -77,33 +56,23 @@ class Driver:
         mounter: Mounter,
         state: HostState,
         host: Host,
+        roles: Roles,
         clock: Clock = utc_now,
-        sync_wait: float = 1.5,
-        share_slots: int = 64,
-        background: bool = True,
-        fencer: Fencer | None = None,
-        prober: Prober | None = None,
     ) -> None:
         self.config = config
         self._mounter = mounter
         self._state = state
         self._host = host
         self._clock = clock
-        self._fencer = fencer or Fencer()
-        # Mounting, parking and releasing shares; it wakes the janitor for each mount.
-        self.shares = Shares(
-            config, mounter, state, clock, lambda: self._janitor.wake(), share_slots
-        )
-        self.catalog = CatalogCache(
-            config, self.shares, state, clock, host.name, self._trash_found, sync_wait
-        )
-        self._janitor = Periodic(self._tidy, config.janitor_interval, enabled=background)
-        self._trash = TrashKeeper()
-        # Its own thread (see nfsvol.periodic).
-        self.leases = Holds(config, self.shares, state, mounter, self._fencer, clock, host.name)
-        self.leaked = LeakedMounts(state, self._fencer)
-        self.health = HealthMonitor(config, self.shares, state, mounter, prober or Prober(), clock)
-        self._renewer = Periodic(self.leases.keep, self.leases.grace() / 2, enabled=background)
+        self.shares = roles.shares
+        self.catalog = roles.catalog
+        self.leases = roles.leases
+        self.leaked = roles.leaked
+        self.mount_ids = roles.mount_ids
+        self.removal = roles.removal
+        self.health = roles.health
+        self._janitor = roles.janitor
+        self._renewer = roles.renewer
 
     # Docker's verbs.
 
@@ -141,44 +110,9 @@ class Driver:
         if record is None:
             return
         share = self.config.share(record.share)
-        self.shares.bounded_work(share, "Remove", lambda _: self._remove(share, name))
+        self.shares.bounded_work(share, "Remove", lambda _: self.removal.remove(share, name))
         log.info("removed volume %s (%s)", name, share.on_remove)
-        self._trash.mark(share.name)
-        self._empty_trash(share, PURGE_IN_REMOVE)
-
-    def _empty_trash(self, share: Share, budget: float) -> None:
-        """Delete trashed trees without the share's lock; the janitor retries what is left."""
-        if share.type == "nfs" and self._state.mount_records.get(share.name) is None:
-            self._trash.forget(share.name)  # unseen; the next sync while mounted looks again
-            return
-        catalog = ShareCatalog(self.shares.root(share), share.name)
-        limit = budget + self.config.mount_timeout
-        try:
-            # Bounded like any other share work: a dead server must not hold
-            # up the Remove's answer, nor the janitor (it probes health too).
-            bounded(lambda _: self._trash.empty(catalog, budget), limit, f"trash on {share.name}")
-        except Abandoned:
-            log.warning("share %s: trash still being emptied after %gs", share.name, limit)
-        if share.name in self._trash.pending():
-            self._janitor.wake()
-
-    def _remove(self, share: Share, name: str) -> None:
-        with self._state.lock(share.name):
-            self._refuse_in_use(share.name, name)
-            with self.shares.access(share) as catalog:
-                catalog.ensure_layout()
-                # Marker first, then the look for holders: a Mount on another
-                # host writes its lease first, then looks for the marker (see
-                # _mount_locked), so of the two racing one sees the other.
-                marker = self.leases.mark_removing(share, catalog, name)
-                try:
-                    self.leases.refuse_held_elsewhere(share, catalog.root, name)
-                    self._dispose(share, catalog, name)
-                    LeaseStore(catalog.root, catalog.share).drop(name)
-                finally:
-                    self.leases.unmark_quietly(catalog, name, marker)
-            self._state.records.drop(share.name, name)
-            self._state.last_errors.drop(share.name, name)
+        self.removal.purge(share)
 
     def mount(self, name: str, mount_id: str, caller: Caller = UNSEEN) -> str:
         """Make the volume reachable on this host for `mount_id`; return its path."""
@@ -205,11 +139,11 @@ class Driver:
         name = record.name
         share = self.config.share(record.share)
         with self.shares.access(share, linger=False) as catalog:
-            self._drop_leaked(share, name)  # e.g. this very ID, restarted by a new dockerd
-            users, by = self._state.mounts(share.name, name)
+            self.mount_ids.drop_leaked(share, name)  # e.g. this ID, restarted by a new dockerd
+            users = self._state.users(share.name, name)
             self.leases.refuse_lost(share, name)
             # Lease first, then the look for a Remove (whose marker comes
-            # before its look for leases): see _remove. With users here the
+            # before its look for leases): see nfsvol.removal. With users here the
             # lease is already on the share.
             lease = None if users else self.leases.take(share, catalog.root, record)
             try:
@@ -226,8 +160,7 @@ class Driver:
                 self.shares.pin(share, catalog, name, fresh=not users)
                 attempt.commit()
             except (Abandoned, NfsvolError, OSError):
-                if not users:
-                    self._mounter.unpin(self._state.pin_point(share.name, name))
+                self.mount_ids.unpin_unused(share.name, name)
                 if lease is not None:  # Docker was told this Mount failed: hold nothing
                     self.leases.drop_unused(catalog, name, lease)
                 raise
@@ -235,40 +168,17 @@ class Driver:
                 self._state.leases.put(share.name, name, (lease, self._now()))
                 self._state.holders.put(share.name, name, holders)
                 self._renewer.wake()  # renews it
-            users[mount_id] = users.get(mount_id, 0) + 1
-            by[mount_id] = self.leaked.tag(caller)
-            self._state.set_users(share.name, name, users, by)
+            self.mount_ids.add(share.name, name, mount_id, caller)
             self.shares.unpark(share)
         return self._state.pin_point(share.name, name)
-
-    def _unpin_unused(self, share: str, name: str) -> None:
-        if not self._state.users(share, name):
-            self._mounter.unpin(self._state.pin_point(share, name))
 
     def unmount(self, name: str, mount_id: str) -> None:
         """Release one Mount of `mount_id`; an extra Unmount changes nothing."""
         check_name(name)
-        share = self._holding_share(name, mount_id)
-        if share is None:
-            return
-        with self._state.lock(share.name):
-            users = self._state.users(share.name, name)
-            if mount_id not in users:
-                return
-            users[mount_id] -= 1
-            self._state.set_users(share.name, name, {k: n for k, n in users.items() if n > 0})
-            self._after_unmount(share, name)
-
-    def _after_unmount(self, share: Share, name: str) -> None:
-        """With the share locked: let go of what nobody here holds any more."""
-        if not self._state.users(share.name, name):
-            self._unpin_unused(share.name, name)
-            self.leases.drop_quietly(share, name)
-        if share.type == "nfs" and not self._state.held_volumes(share.name):
-            # dockerd Mounts twice per `docker run` (copy-up at create, then
-            # start) and often runs the next container at once: parked, the
-            # share serves them all without a mount.nfs and umount each.
-            self.shares.park(share)
+        share = self.mount_ids.holding_share(name, mount_id)
+        if share is not None:
+            with self._state.lock(share.name):
+                self.mount_ids.remove(share, name, mount_id)
 
     def path(self, name: str) -> str:
         """Where the volume is on this host, or "" if it is not mounted here."""
@@ -312,7 +222,7 @@ class Driver:
         for share in self.config.shares.values():
             with self._state.lock(share.name):
                 for name in self._state.pinned(share.name):
-                    self._unpin_unused(share.name, name)  # left by a crash or a reboot
+                    self.mount_ids.unpin_unused(share.name, name)  # left by a crash or a reboot
                 if share.type == "nfs":
                     self._reconcile_share(share, table)
 
@@ -354,65 +264,11 @@ class Driver:
                 "share %s held by %s but not mounted; next Mount remounts", share.name, held
             )
 
-    # Finding volumes.
-
-    def _holding_share(self, name: str, mount_id: str) -> Share | None:
-        # Found through this host's counts, not the catalog: a volume removed
-        # elsewhere must still be released here.
-        for share in self.config.shares.values():
-            if mount_id in self._state.users(share.name, name):
-                return share
-        return None
-
-    # The janitor's round (see nfsvol.periodic).
-
-    def _trash_found(self, share: str) -> None:
-        # Found by a sync (left by a crash, a restart or another host).
-        self._trash.mark(share)
-        self._janitor.wake()
-
-    def _tidy(self) -> float | None:
-        self.reclaim_leaked()
-        self.shares.release_idle()
-        mounted = self.health.check()
-        for name in self._trash.pending():
-            self._empty_trash(self.config.share(name), PURGE_PER_TICK)
-        busy = self.shares.idle_shares() or mounted or self._trash.pending()
-        return self.config.janitor_interval if busy else None
-
     # Mounts a dead dockerd left behind (see nfsvol.leaked).
 
     def activated(self, caller: Caller) -> None:
         """dockerd said hello; one we cannot see gets a new tag for its Mounts."""
         self.leaked.activated(caller)
-
-    def reclaim_leaked(self) -> None:
-        """Drop every mount whose dockerd is gone, of volumes no process uses."""
-        gone = functools.cache(self.leaked.gone)  # one /proc read per dockerd per pass
-        for share in self.config.shares.values():
-            for name in self._state.held_volumes(share.name):
-                if self.leaked.made_by(share.name, name, gone):
-                    try:
-                        with self._state.lock(share.name):
-                            self._drop_leaked(share, name, gone)
-                            self._after_unmount(share, name)
-                    except NfsvolError as exc:  # e.g. the share's lock: the next round retries
-                        log.warning("volume %s: leaked mounts kept for now: %s", name, exc)
-
-    def _drop_leaked(
-        self, share: Share, name: str, gone: Callable[[str], bool] | None = None
-    ) -> None:
-        directory = self.shares.root(share) / name
-        orphaned = self.leaked.orphaned(share.name, name, directory, gone)
-        if orphaned:
-            self._forget_mounts(share.name, name, orphaned)
-
-    def _forget_mounts(self, share: str, name: str, ids: list[str]) -> None:
-        users = self._state.users(share, name)
-        self._state.set_users(share, name, {i: n for i, n in users.items() if i not in ids})
-        self._unpin_unused(share, name)
-
-    # Leases: who holds a volume, across hosts (see nfsvol.holds).
 
     def _now(self) -> float:
         return self._clock().timestamp()
@@ -440,31 +296,6 @@ class Driver:
                 f"volume {name!r} has metadata but no directory on share "
                 f"{share.name!r}; remove it with `docker volume rm {name}`"
             )
-
-    def _refuse_in_use(self, share: str, name: str) -> None:
-        # dockerd sends Remove only when no container of its own refers to
-        # the volume, so mounts an earlier dockerd left are leaks.
-        earlier = self.leaked.left_by_earlier_dockerd(share, name)
-        if earlier:
-            log.warning("volume %s: Remove drops mounts %s left by an earlier dockerd",
-                        name, sorted(earlier))  # fmt: skip
-            self._forget_mounts(share, name, earlier)
-        users = self._state.users(share, name)
-        if users:
-            raise VolumeInUse(
-                f"volume {name!r} is in use on this host by {len(users)} mount(s) "
-                f"({', '.join(sorted(users))}); stop and remove those containers first"
-            )
-
-    def _dispose(self, share: Share, catalog: ShareCatalog, name: str) -> None:
-        # Forget first: a crash midway then leaves data without metadata
-        # (kept, as with retain), never metadata pointing at lost data.
-        catalog.forget(name)
-        if share.on_remove == "retain":
-            return
-        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        area = "archive" if share.on_remove == "archive" else "trash"
-        catalog.move_aside(name, area, stamp)  # deleted later, outside the lock: see remove
 
     def _mountpoint(self, record: VolumeRecord, users: Mapping[str, int]) -> str:
         return self._state.pin_point(record.share, record.name) if users else ""

@@ -18,10 +18,12 @@ from gunicorn.app.base import BaseApplication
 
 from nfsvol import logs, metrics, sharefs
 from nfsvol.api import create_app
+from nfsvol.clock import utc_now
 from nfsvol.config import Config
 from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.pathshare import unprotected
+from nfsvol.roles import build_roles
 from nfsvol.state import HostState
 
 log = logging.getLogger("nfsvol.server")
@@ -46,7 +48,9 @@ def build_driver(
     # Long enough for one mount attempt per server plus an unmount.
     lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
     state = HostState(config.state_dir, config.share_names, lock_timeout)
-    return Driver(config, mounter, state, this_host(), share_slots=share_slots)
+    host, clock = this_host(), utc_now
+    roles = build_roles(config, mounter, state, host.name, clock, share_slots=share_slots)
+    return Driver(config, mounter, state, host, roles, clock)
 
 
 def warn_unprotected(config: Config) -> None:

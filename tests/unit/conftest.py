@@ -10,6 +10,7 @@ from nfsvol.driver import Driver, Host
 from nfsvol.fence import Fencer
 from nfsvol.health import Prober
 from nfsvol.mounter import SubprocessMounter
+from nfsvol.roles import build_roles
 from nfsvol.state import HostState
 from tests.fakes.servers import MOUNT_HELPER, FakeClock, FakeServers, mounted_below, unmount_below
 
@@ -61,10 +62,11 @@ class World:
         state = HostState(config.state_dir, config.share_names, lock_timeout=10)
         # A long sync_wait: a sync must finish inside the test that started it,
         # or it may mount the share again after the test's clean-up.
-        return Driver(
-            config, mounter, state, Host(host, boot), self.clock, sync_wait=30, background=False,
+        roles = build_roles(
+            config, mounter, state, host, self.clock, sync_wait=30, background=False,
             prober=prober, fencer=fencer,
         )  # fmt: skip
+        return Driver(config, mounter, state, Host(host, boot), roles, self.clock)
 
     def idle_out(self, driver: Driver) -> None:
         """Let parked share mounts time out, as the background janitor would."""

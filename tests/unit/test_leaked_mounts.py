@@ -46,10 +46,10 @@ def test_a_dead_dockerds_mounts_are_dropped_once_no_container_uses_the_volume(wo
         driver.mount("data", "c1", old)
         with user_of(world.share_mount() / "data", tmp_path / "container"):
             killed(proc)
-            driver.reclaim_leaked()
+            driver.mount_ids.reclaim_leaked()
             assert users(driver, "data") == ["c1"]
             assert mounted_below(world.tmp) == [str(world.share_mount()), world.pin("data")]
-        driver.reclaim_leaked()
+        driver.mount_ids.reclaim_leaked()
     assert users(driver, "data") == []
     assert mounted_below(world.tmp) == [str(world.share_mount())]  # the pin went with the count
     world.idle_out(driver)  # the last release parked the share
@@ -62,7 +62,7 @@ def test_the_mounts_of_a_live_dockerd_are_never_reclaimed(world):
     driver.create("data", None)
     with dockerd() as (live, _):
         driver.mount("data", "c1", live)
-        driver.reclaim_leaked()
+        driver.mount_ids.reclaim_leaked()
         assert users(driver, "data") == ["c1"]
         driver.unmount("data", "c1")
     world.idle_out(driver)  # the last release parked the share
@@ -109,7 +109,7 @@ def test_a_dockerd_it_cannot_see_is_told_apart_by_its_activation(world):
     with pytest.raises(VolumeInUse):
         driver.remove("data")
     driver.activated(UNSEEN)  # dockerd restarted
-    driver.reclaim_leaked()
+    driver.mount_ids.reclaim_leaked()
     assert users(driver, "data") == ["c1"]  # a live-restored container may still use it
     driver.remove("data")
     assert not (world.export / "data").exists()
