@@ -88,11 +88,8 @@ class Holds:
 
     def _refuse_live(self, share: Share, name: str, lease: Lease, verb: str) -> None:
         """Raise unless this host has watched `lease` go unrenewed for ttl + grace."""
-        watches = self._state.watches.get(share.name, name) or {}
-        watch, now = watches.get(lease.file), self._now()
-        if watch is None or watch.token != lease.token:
-            watch = watches[lease.file] = Watch(lease.token, now)
-            self._state.watches.put(share.name, name, watches)
+        now = self._now()
+        watch = self._watch(share.name, name, lease.file, lease.token, now)
         if watch.expired(lease, now, self.grace()):
             log.warning("volume %s: lease of host %s expired, taking over", name, lease.host)
             return
@@ -104,6 +101,15 @@ class Holds:
             f"and the volume is free {wait:.0f}s after its last renewal seen from here; "
             f"otherwise stop its containers there first"
         )
+
+    def _watch(self, share: str, name: str, key: str, token: str, now: float) -> Watch:
+        """This host's watch of `key` (a lease file or the marker); a new token restarts it."""
+        watches = self._state.watches.get(share, name) or {}
+        watch = watches.get(key)
+        if watch is None or watch.token != token:
+            watch = watches[key] = Watch(token, now)
+            self._state.watches.put(share, name, watches)
+        return watch
 
     def refuse_held_elsewhere(self, share: Share, root: Path, name: str) -> None:
         for lease in LeaseStore(root, share.name).holders(name):
@@ -123,11 +129,8 @@ class Holds:
         Judged like a lease: by how long this host has watched the same
         token on its own clock, never by the remover's clock.
         """
-        watches, now = (self._state.watches.get(share.name, name) or {}), self._now()
-        watch = watches.get(_MARKER_WATCH)
-        if watch is None or watch.token != marker.token:
-            watch = watches[_MARKER_WATCH] = Watch(marker.token, now)
-            self._state.watches.put(share.name, name, watches)
+        now = self._now()
+        watch = self._watch(share.name, name, _MARKER_WATCH, marker.token, now)
         return max(0.0, watch.first_seen + self._marker_bound(share) - now)
 
     def _live_marker(self, share: Share, name: str, marker: RemoveMarker | None) -> float:
