@@ -18,8 +18,8 @@ from nfsvol.ops.listing import Progress
 from testbed import IMAGE_TAG, prepare
 from testbed._proc import wait_for
 from testbed.cluster import SERVER_IP, Cluster, plugin_config
+from testbed.dockerhost import REPO, DockerHost
 from testbed.drill import READER, WRITER, run_drill, run_on_volume
-from testbed.guest import REPO, DockerHost
 from testbed.nfs import PSEUDO
 
 LOCAL_NFS_OPTS = f"addr={SERVER_IP},vers=4.1,hard,nosuid,nodev"

@@ -2,12 +2,15 @@
 
 A hard NFS mount blocks every call on it until its server answers, and only
 SIGKILL interrupts the blocked thread. So the work runs on a helper thread
-and the caller stops waiting at the deadline; the helper may stay blocked.
+(nfsvol.deadline) and the caller stops waiting at the deadline; the helper
+may stay blocked.
 """
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TypeVar
+
+from nfsvol import deadline
 
 T = TypeVar("T")
 
@@ -25,19 +28,8 @@ class Attempt:
     """
 
     def __init__(self) -> None:
-        self.finished = threading.Event()
         self._guard = threading.Lock()
         self._state = "running"
-        self._result: Any = None
-        self._error: BaseException | None = None
-
-    def run(self, work: Callable[["Attempt"], Any]) -> None:
-        """Do the work (on the helper thread) and keep its result or error."""
-        try:
-            self._result = work(self)
-        except BaseException as exc:  # re-raised on the caller's thread
-            self._error = exc
-        self.finished.set()
 
     def wanted(self) -> None:
         """Raise if the caller already gave up: start nothing on its behalf."""
@@ -59,12 +51,6 @@ class Attempt:
                 self._state = "abandoned"
             return self._state == "abandoned"
 
-    def outcome(self) -> Any:
-        """The work's result, or its exception raised here."""
-        if self._error is not None:
-            raise self._error
-        return self._result
-
 
 def bounded(work: Callable[[Attempt], T], seconds: float, name: str) -> T:
     """Run work(attempt) on a helper thread; raise Abandoned after `seconds`.
@@ -72,8 +58,8 @@ def bounded(work: Callable[[Attempt], T], seconds: float, name: str) -> T:
     Work that already committed is waited for: what is left of it is local.
     """
     attempt = Attempt()
-    threading.Thread(target=attempt.run, args=(work,), name=name, daemon=True).start()
-    if not attempt.finished.wait(seconds) and attempt.abandon():
+    running = deadline.start(lambda: work(attempt), name)
+    if not running.wait(seconds) and attempt.abandon():
         raise Abandoned(f"{name}: no answer within {seconds:g}s")
-    attempt.finished.wait()
-    return cast(T, attempt.outcome())
+    running.wait(None)
+    return running.outcome()

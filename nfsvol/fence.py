@@ -39,7 +39,7 @@ class Fencer:
         """When process `pid` started, or None if it is gone (or not ours to see)."""
         return start_time(pid, str(self._proc))
 
-    def users(self, path: str) -> list[int]:
+    def pids_using(self, path: str) -> list[int]:
         """PIDs in other mount namespaces that have `path` (or below it) mounted."""
         own = mountinfo.read(str(self._proc / "self" / "mountinfo"))
         holder = _containing_mount(own, path)
@@ -69,7 +69,7 @@ class Fencer:
         The wait matters on NFS: a dying process flushes its files as it
         closes them, and the caller must abort those requests after that.
         """
-        pids = self.users(path)
+        pids = self.pids_using(path)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 self._kill(pid, signal.SIGKILL)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nfsvol import mountinfo
+from nfsvol import deadline, mountinfo
 
 OK, UNREACHABLE, STALE, READ_ONLY = "ok", "unreachable", "stale", "read-only"
 
@@ -48,40 +48,28 @@ class Prober:
     ) -> None:
         self._mountinfo_path = mountinfo_path
         self._statfs = statfs
-        self._running: dict[str, threading.Thread] = {}
+        self._running: dict[str, deadline.Running[object]] = {}
         self._guard = threading.Lock()
 
     def probe(self, root: str, wants_read_only: bool, timeout: float) -> tuple[str, str]:
         """(state, detail) of the mount at `root`."""
         with self._guard:
             stuck = self._running.get(root)
-            if stuck is not None and stuck.is_alive():
+            if stuck is not None and not stuck.returned():
                 return UNREACHABLE, "the previous probe has not returned yet"
-        outcome: list[BaseException | None] = []
-        thread = threading.Thread(
-            target=lambda: outcome.append(self._ask(root)), name=f"probe {root}", daemon=True
-        )
-        with self._guard:
-            self._running[root] = thread
-        thread.start()
-        thread.join(timeout)
-        if not outcome:
+            running = deadline.start(lambda: self._statfs(root), f"probe {root}")
+            self._running[root] = running
+        if not running.wait(timeout):
             return UNREACHABLE, f"statfs got no answer within {timeout:g}s"
-        error = outcome[0]
-        if isinstance(error, OSError) and error.errno == errno.ESTALE:
-            return STALE, "the server answers ESTALE (stale file handle)"
-        if error is not None:
+        try:
+            running.outcome()
+        except OSError as error:
+            if error.errno == errno.ESTALE:
+                return STALE, "the server answers ESTALE (stale file handle)"
             return UNREACHABLE, f"statfs failed: {error}"
         if not wants_read_only and self._read_only(root):
             return READ_ONLY, "the kernel remounted the share read-only"
         return OK, ""
-
-    def _ask(self, root: str) -> OSError | None:
-        try:
-            self._statfs(root)
-        except OSError as exc:
-            return exc
-        return None
 
     def _read_only(self, root: str) -> bool:
         entries = [e for e in mountinfo.read(self._mountinfo_path) if e.mount_point == root]

@@ -52,7 +52,7 @@ class LeakedMounts:
         the count until it stops, when no Unmount comes either.
         """
         orphaned = self.made_by(share, name, gone or self.gone)
-        if not orphaned or self._fencer.users(str(directory)):
+        if not orphaned or self._fencer.pids_using(str(directory)):
             return []
         log.warning("volume %s: dropping mounts %s: the dockerd that made them is gone "
                     "and no process uses the volume", name, sorted(orphaned))  # fmt: skip

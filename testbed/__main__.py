@@ -7,7 +7,7 @@ import argparse
 from testbed.artifacts import DEFAULT_CACHE
 from testbed.artifacts import main as prepare_main
 from testbed.demo import demo
-from testbed.guest import DEFAULT_PYTHON
+from testbed.dockerhost import DEFAULT_PYTHON
 from testbed.smoke import smoke
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from testbed._proc import free_port, wait_for
 from testbed.artifacts import IMAGE_TAG, Artifacts
-from testbed.guest import PLUGIN_SOCKET, DockerHost, Forward, LanPort, boot_all
+from testbed.dockerhost import PLUGIN_SOCKET, DockerHost, Forward, LanPort, boot_all
 from testbed.nfs import PSEUDO, NfsServer, ensure_rpcbind
 
 SERVER_IP = "10.0.2.101"

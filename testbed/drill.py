@@ -15,7 +15,7 @@ from pathlib import Path
 
 from testbed.artifacts import IMAGE_TAG
 from testbed.cluster import Cluster
-from testbed.guest import DockerHost
+from testbed.dockerhost import DockerHost
 
 # Writes files of random data, fsyncs each, and prints their SHA-256 manifest.
 WRITER = (

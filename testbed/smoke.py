@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from testbed.artifacts import DEFAULT_CACHE, IMAGE_TAG, prepare
-from testbed.guest import DEFAULT_PYTHON, DockerHost, Forward, boot_all
+from testbed.dockerhost import DEFAULT_PYTHON, DockerHost, Forward, boot_all
 from testbed.nfs import PSEUDO, NfsServer, ensure_rpcbind
 
 MOUNT_NFS = "/usr/sbin/mount.nfs"

@@ -16,7 +16,7 @@ from typing import Any
 from testbed._proc import wait_for
 from testbed.artifacts import IMAGE_TAG
 from testbed.cluster import Cluster
-from testbed.guest import DockerHost
+from testbed.dockerhost import DockerHost
 
 SWARM_PORT = 2377
 

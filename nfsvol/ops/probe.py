@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from nfsvol import deadline
 from nfsvol.config import Share
 from nfsvol.errors import MountFailed, OperationTimeout
 from nfsvol.mounter import Mounter, NfsSource, run
@@ -26,26 +27,13 @@ PROBE_PREFIX = ".nfsvol-probe-"
 
 def timed(call: Callable[[], T], timeout: float, what: str) -> T:
     """`call()` in a daemon thread; OperationTimeout if it has not returned in time."""
-    result: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(call())
-        except BaseException as exc:  # handed to the caller below
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
+    running = deadline.start(call, what)
+    if not running.wait(timeout):
         raise OperationTimeout(
             f"{what} did not answer within {timeout:g}s: the NFS server is down, "
             "unreachable or overloaded"
         )
-    if failure:
-        raise failure[0]
-    return result[0]
+    return running.outcome()
 
 
 def answers(path: Path, timeout: float) -> str:

@@ -8,10 +8,13 @@ from nfsvol.attempt import Abandoned, bounded
 
 
 def test_work_that_finishes_in_time_returns_its_result():
+    """Work done before the deadline hands its return value to the caller."""
     assert bounded(lambda attempt: 42, 1, "quick") == 42
 
 
 def test_an_error_in_the_work_reaches_the_caller():
+    """An exception in the work is raised on the caller's thread."""
+
     def fail(attempt):
         raise ValueError("boom")
 
@@ -42,6 +45,7 @@ def late(step, match: str | None = None) -> list[str]:
 
 
 def test_work_that_has_not_committed_by_the_deadline_never_commits():
+    """The caller gets Abandoned at the deadline, and a later commit() is refused."""
     assert late(lambda attempt: attempt.commit(), "slow: no answer within 0.2s") == ["refused"]
 
 
@@ -52,6 +56,8 @@ def test_work_that_begins_after_the_deadline_starts_nothing():
 
 
 def test_work_that_committed_before_the_deadline_is_waited_for():
+    """Work past its commit point is waited for beyond the deadline; its result returns."""
+
     def committed_then_slow(attempt):
         attempt.commit()
         threading.Event().wait(0.5)  # local writes after the commit point

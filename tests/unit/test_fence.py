@@ -18,17 +18,17 @@ def test_finds_and_kills_only_the_processes_with_the_volume_mounted(tmp_path):
         user_of(share / "other", tmp_path / "c2") as bystander,
     ):
         fencer = Fencer()
-        assert fencer.users(str(share / "db")) == [user.pid]
+        assert fencer.pids_using(str(share / "db")) == [user.pid]
         assert fencer.stop(str(share / "db")) == [user.pid]
         assert user.wait(timeout=10) == -9
         assert bystander.poll() is None
-        assert fencer.users(str(share / "db")) == []
+        assert fencer.pids_using(str(share / "db")) == []
 
 
 def test_a_volume_nobody_mounted_has_no_users(tmp_path):
     """The plugin's own namespace (where the share is mounted) is never a user."""
     (tmp_path / "db").mkdir()
-    assert Fencer().users(str(tmp_path / "db")) == []
+    assert Fencer().pids_using(str(tmp_path / "db")) == []
 
 
 HOST_MOUNTINFO = """\

@@ -1,4 +1,9 @@
-"""Docker hosts: QEMU (TCG) guests running dockerd, driven from this machine."""
+"""Docker hosts: QEMU (TCG) guests running dockerd, driven from this machine.
+
+This module boots and drives them; the files inside each guest (its init,
+the command agent, dockerd's start-up) are in testbed/guest/, packed into
+the initramfs by testbed.artifacts.
+"""
 
 from __future__ import annotations
 
