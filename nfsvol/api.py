@@ -15,7 +15,6 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from nfsvol.dockerd import Caller, caller_of
-from nfsvol.driver import Driver
 from nfsvol.errors import (
     InvalidRequest,
     NfsvolError,
@@ -26,6 +25,7 @@ from nfsvol.errors import (
 )
 from nfsvol.logs import new_request_id, render, tag
 from nfsvol.metrics import NoMetrics, Recorder
+from nfsvol.verbs import Verbs
 
 # The content type dockerd sends and expects (moby pkg/plugins).
 MIMETYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -39,7 +39,7 @@ log = logging.getLogger("nfsvol.api")
 requests_log = logging.getLogger("nfsvol.requests")
 
 
-def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | None = None) -> Flask:
+def create_app(driver: Verbs, log_format: str = "json", metrics: Recorder | None = None) -> Flask:
     """The Flask app serving `driver`; nothing happens at import time.
 
     Each request gets an ID, logged with it and appended to any Err.
