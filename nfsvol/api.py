@@ -1,7 +1,9 @@
 """The HTTP edge: Docker's volume plugin protocol, and nothing else.
 
 Wire names (Name, Opts, Mountpoint, Err, ...) live only in this module.
-Each route decodes, calls the driver and encodes; typed errors become
+Each route decodes its body into a frozen request (NameRequest,
+CreateRequest, MountRequest), calls the driver through the verbs of
+`nfsvol.verbs.Verbs` and encodes the answer; typed errors become
 `{"Err": message}` in exactly one place.
 """
 
@@ -9,13 +11,14 @@ import functools
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from nfsvol.dockerd import Caller, caller_of
-from nfsvol.driver import Driver
 from nfsvol.errors import (
     InvalidRequest,
     NfsvolError,
@@ -26,6 +29,7 @@ from nfsvol.errors import (
 )
 from nfsvol.logs import new_request_id, render, tag
 from nfsvol.metrics import NoMetrics, Recorder
+from nfsvol.verbs import Verbs
 
 # The content type dockerd sends and expects (moby pkg/plugins).
 MIMETYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -39,7 +43,7 @@ log = logging.getLogger("nfsvol.api")
 requests_log = logging.getLogger("nfsvol.requests")
 
 
-def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | None = None) -> Flask:
+def create_app(driver: Verbs, log_format: str = "json", metrics: Recorder | None = None) -> Flask:
     """The Flask app serving `driver`; nothing happens at import time.
 
     Each request gets an ID, logged with it and appended to any Err.
@@ -62,36 +66,33 @@ def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | Non
 
     @app.post("/VolumeDriver.Create")
     def create() -> Response:
-        body = _body()
-        opts = body.get("Opts")
-        if opts is not None and not isinstance(opts, dict):
-            raise InvalidRequest(f"Opts must be a JSON object, not {shown(opts)}")
-        driver.create(_name(body), opts)
+        req = _request(CreateRequest.decode)
+        driver.create(req.name, req.opts)
         return _reply({})
 
     @app.post("/VolumeDriver.Remove")
     def remove() -> Response:
-        driver.remove(_name(_body()))
+        driver.remove(_request(NameRequest.decode).name)
         return _reply({})
 
     @app.post("/VolumeDriver.Mount")
     def mount() -> Response:
-        body = _body()
-        return _reply({"Mountpoint": driver.mount(_name(body), _mount_id(body), _caller())})
+        req = _request(MountRequest.decode)
+        return _reply({"Mountpoint": driver.mount(req.name, req.mount_id, _caller())})
 
     @app.post("/VolumeDriver.Unmount")
     def unmount() -> Response:
-        body = _body()
-        driver.unmount(_name(body), _mount_id(body))
+        req = _request(MountRequest.decode)
+        driver.unmount(req.name, req.mount_id)
         return _reply({})
 
     @app.post("/VolumeDriver.Path")
     def path() -> Response:
-        return _reply({"Mountpoint": driver.path(_name(_body()))})
+        return _reply({"Mountpoint": driver.path(_request(NameRequest.decode).name)})
 
     @app.post("/VolumeDriver.Get")
     def get() -> Response:
-        volume = driver.get(_name(_body()))
+        volume = driver.get(_request(NameRequest.decode).name)
         return _reply(
             {
                 "Volume": {
@@ -112,6 +113,88 @@ def create_app(driver: Driver, log_format: str = "json", metrics: Recorder | Non
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
     return app
+
+
+# Requests: each body decoded, in this one place, into the plain values the
+# verbs take. Activate, Capabilities and List carry nothing and read no body.
+
+R = TypeVar("R")
+
+
+def parse_body(raw: bytes) -> dict[str, object]:
+    """The JSON object a request body holds; an empty body is an empty object.
+
+    dockerd sends no Content-Type and sometimes no body at all, so Flask's
+    request.json cannot be used.
+    """
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deep
+        raise InvalidRequest(f"request body is not JSON: {raw[:80]!r}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be a JSON object, not {raw[:80]!r}")
+    return body
+
+
+@dataclass(frozen=True)
+class NameRequest:
+    """Remove, Path and Get: which volume."""
+
+    name: str
+
+    @classmethod
+    def decode(cls, body: Mapping[str, object]) -> Self:
+        """The request `body` holds, or InvalidRequest naming the bad field."""
+        return cls(_name(body))
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """Create: the new volume's name and its `docker volume create -o` options."""
+
+    name: str
+    opts: Mapping[str, object] | None  # None when Docker sent none
+
+    @classmethod
+    def decode(cls, body: Mapping[str, object]) -> Self:
+        """The request `body` holds, or InvalidRequest naming the bad field."""
+        opts = body.get("Opts")
+        if opts is not None and not isinstance(opts, dict):
+            raise InvalidRequest(f"Opts must be a JSON object, not {shown(opts)}")
+        return cls(_name(body), opts)
+
+
+@dataclass(frozen=True)
+class MountRequest:
+    """Mount and Unmount: which volume, for which of Docker's mounts of it."""
+
+    name: str
+    mount_id: str
+
+    @classmethod
+    def decode(cls, body: Mapping[str, object]) -> Self:
+        """The request `body` holds, or InvalidRequest naming the bad field."""
+        return cls(_name(body), _mount_id(body))
+
+
+def _name(body: Mapping[str, object]) -> str:
+    name = body.get("Name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest(f"request needs a volume Name, got {shown(name)}")
+    return name
+
+
+def _mount_id(body: Mapping[str, object]) -> str:
+    mount_id = body.get("ID", "")
+    if not isinstance(mount_id, str):
+        raise InvalidRequest(f"mount ID must be a string, got {shown(mount_id)}")
+    # Docker before 1.12 sent no ID; all such callers share one count.
+    return mount_id or "-"
+
+
+# Plumbing: the request's clock and log line, its body, its caller, its reply.
 
 
 def _start_clock() -> None:
@@ -148,20 +231,11 @@ def _loggable(value: object) -> object:
     return value if len(repr(value)) <= 256 else shown(value)
 
 
-def _body() -> dict[str, Any]:
-    # dockerd sends no Content-Type and sometimes no body at all, so
-    # Flask's request.json cannot be used.
-    raw = _read_body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deep
-        raise InvalidRequest(f"request body is not JSON: {raw[:80]!r}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest(f"request body must be a JSON object, not {raw[:80]!r}")
-    g.body = body
-    return body
+def _request(decode: Callable[[Mapping[str, object]], R]) -> R:
+    """This request's body, read and decoded by `decode` (a Request's `decode`)."""
+    body = parse_body(_read_body())
+    g.body = body  # for the log line, even if `decode` refuses it
+    return decode(body)
 
 
 def _read_body() -> bytes:
@@ -184,21 +258,6 @@ def _read_body() -> bytes:
             f"request body is larger than {MAX_BODY} bytes; Docker's requests are far smaller"
         )
     return raw
-
-
-def _name(body: dict[str, Any]) -> str:
-    name = body.get("Name")
-    if not isinstance(name, str) or not name:
-        raise InvalidRequest(f"request needs a volume Name, got {shown(name)}")
-    return name
-
-
-def _mount_id(body: dict[str, Any]) -> str:
-    mount_id = body.get("ID", "")
-    if not isinstance(mount_id, str):
-        raise InvalidRequest(f"mount ID must be a string, got {shown(mount_id)}")
-    # Docker before 1.12 sent no ID; all such callers share one count.
-    return mount_id or "-"
 
 
 def _caller() -> Caller:
