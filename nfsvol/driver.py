@@ -11,7 +11,6 @@ import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from nfsvol.attempt import Abandoned, Attempt
 from nfsvol.catalog import ShareCatalog, VolumeRecord
@@ -25,6 +24,7 @@ from nfsvol.roles import Roles
 from nfsvol.state import HostState
 from nfsvol.status import volume_status
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
+from nfsvol.verbs import Volume
 
 log = logging.getLogger("nfsvol.driver")
 
@@ -35,16 +35,6 @@ class Host:
 
     name: str
     boot_id: str
-
-
-@dataclass(frozen=True)
-class Volume:
-    """A volume as Docker sees it from this host."""
-
-    name: str
-    mountpoint: str  # empty while an nfs volume is not mounted here
-    created_at: str
-    status: dict[str, Any]
 
 
 class Driver:

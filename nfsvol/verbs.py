@@ -7,10 +7,20 @@ structurally; mypy checks that where `nfsvol.server` hands one to
 """
 
 from collections.abc import Mapping
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from nfsvol.dockerd import UNSEEN, Caller
-from nfsvol.driver import Volume
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume as Docker sees it from this host."""
+
+    name: str
+    mountpoint: str  # empty while an nfs volume is not mounted here
+    created_at: str
+    status: dict[str, Any]
 
 
 class Verbs(Protocol):
