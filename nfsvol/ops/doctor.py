@@ -8,7 +8,6 @@ name from dockerd. It never deletes anything on a share.
 """
 
 import functools
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,17 +17,16 @@ from typing import Any, TextIO
 from nfsvol import sharefs
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
-from nfsvol.errors import NfsvolError, OperationTimeout, printable, shown
+from nfsvol.errors import NfsvolError, printable
 from nfsvol.leases import LOST
 from nfsvol.mounter import Mounter
 from nfsvol.ops.dockercli import Docker
 from nfsvol.ops.probe import answers, share_root, timed, volume_dirs
+from nfsvol.ops.shadows import SHADOWED, local_volume, shadow_verdict
 from nfsvol.state import HostState
 from nfsvol.validate import NAME_RE
 
 PARK_GRACE = 5.0  # seconds of slack before a parked mount left past its release counts as orphaned
-SHADOWED = "shadowed-by-local"
-SHOWN_USERS = 5  # container names quoted in a shadowed-by-local row; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -168,28 +166,11 @@ class Doctor:
     def _shadows(self, share: Share, names: set[str]) -> list[Issue]:
         issues = []
         for name in sorted(names):
-            seen = self._local_volume(name)
+            seen = local_volume(self._docker, name, self._timeout)
             if seen is not None:
                 detail, fixable = shadow_verdict(name, *seen)
                 issues.append(Issue(SHADOWED, share.name, name, detail, fixable))
         return issues
-
-    def _local_volume(self, name: str) -> tuple[int | str, list[str] | str, bool] | None:
-        """(entries or why unknown, users or why unknown, made with options) of the local
-        volume `name`; None if dockerd keeps no local volume by that name (any more)."""
-        info = self._docker.volume(name)
-        if info is None:
-            why = f"not inspected: {self._docker.why_not}"
-            return why, why, False
-        if info.get("Driver") != "local":
-            return None
-        entries = _entries(info.get("Mountpoint"), self._timeout)
-        users = self._docker.containers_using(name, stopped=True)
-        return (
-            entries,
-            users if users is not None else self._docker.why_not,
-            bool(info.get("Options")),
-        )
 
     def _cache(self, share: Share, records: dict[str, VolumeRecord]) -> list[Issue]:
         names = self._state.cached_names(share.name)
@@ -238,7 +219,7 @@ class Doctor:
 
     def _unshadow(self, name: str) -> str:
         # Checked again right before: a container or a file may have come since.
-        seen = self._local_volume(name)
+        seen = local_volume(self._docker, name, self._timeout)
         if seen is None:
             return f"the local volume {name} is gone already"
         detail, fixable = shadow_verdict(name, *seen)
@@ -270,71 +251,6 @@ class Doctor:
                 self._state.cache_put(record)
         self._state.mark_synced(share.name)
         return [f"rebuilt the cache of share {share.name} ({len(records)} volume(s))"]
-
-
-def shadow_verdict(
-    name: str, entries: int | str, users: list[str] | str, options: bool = False
-) -> tuple[str, bool]:
-    """What to say about a local volume hiding nfsvol's `name`, and whether --fix may remove it.
-
-    `entries` and `users` are a count and a list, or a string saying why they
-    are unknown; `options` is whether it was made with driver options (a mount).
-    Only an empty, unused, plain local volume is removable: nothing is lost.
-    """
-    facts = [f"a local volume named {name} hides nfsvol's {name} on this host"]
-    if options:
-        facts.append("it was made with mount options (on purpose?)")
-    if isinstance(entries, str) and entries == users:
-        facts.append(f"it could not be examined ({entries})")
-    elif isinstance(entries, str):
-        facts.append(f"what it holds is unknown ({entries})")
-    else:
-        facts.append("it is empty" if entries == 0 else f"it holds {_entry_count(entries)}")
-    if isinstance(users, str):
-        if users != entries:
-            facts.append(f"which containers use it is unknown ({users})")
-    elif users:
-        listed = ", ".join(users[:SHOWN_USERS])
-        more = f" and {len(users) - SHOWN_USERS} more" if len(users) > SHOWN_USERS else ""
-        facts.append(f"used by container(s) {listed}{more}")
-    else:
-        facts.append("no container uses it")
-    if entries == 0 and users == [] and not options:
-        return "; ".join(facts) + ": `nfsvol doctor --fix` removes it", True
-    steps = []
-    if users and not isinstance(users, str):
-        steps.append("remove those containers first")
-    elif isinstance(users, str):
-        steps.append("find the containers that use it and remove them")
-    if isinstance(entries, int) and entries:
-        steps.append("move its data into the nfsvol volume")
-    elif isinstance(entries, str) or options:
-        steps.append("look at it by hand")
-    steps.append(f"`docker volume rm {name}`")
-    return "; ".join(facts) + ": " + ", then ".join(steps), False
-
-
-def _entry_count(n: int) -> str:
-    return "1 entry" if n == 1 else f"{n} entries"
-
-
-def _entries(mountpoint: object, timeout: float) -> int | str:
-    """How many entries the directory `mountpoint` holds, opened without following a link."""
-    if not isinstance(mountpoint, str) or not mountpoint.startswith("/"):
-        return f"dockerd named no directory for it ({shown(mountpoint)})"
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-    def count() -> int:
-        fd = os.open(mountpoint, flags)
-        try:
-            return len(os.listdir(fd))
-        finally:
-            os.close(fd)
-
-    try:
-        return timed(count, timeout, f"list {mountpoint}")
-    except (OSError, OperationTimeout) as exc:
-        return f"cannot list {mountpoint}: {exc}"
 
 
 def _is_volume(name: str) -> bool:
