@@ -72,7 +72,7 @@ def _ops_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
 def _run_ops(args: argparse.Namespace) -> int:
     from nfsvol.errors import ConfigError, NfsvolError, printable
     from nfsvol.ops.commands import run_check, run_doctor, run_ls
-    from nfsvol.ops.doctor import DOCKER_HOST
+    from nfsvol.ops.dockercli import DOCKER_HOST
 
     try:
         if args.command == "check":

@@ -8,7 +8,7 @@ from typing import TextIO
 from nfsvol.config import Config, load_config
 from nfsvol.errors import ConfigError, NfsvolError, printable
 from nfsvol.mounter import SubprocessMounter
-from nfsvol.ops import check, doctor, listing
+from nfsvol.ops import check, dockercli, doctor, listing
 from nfsvol.state import HostState
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
@@ -59,7 +59,7 @@ def run_doctor(
     """`nfsvol doctor`: 0 when no inconsistency is left."""
     config = load_config(path)
     scratch = Path(tempfile.gettempdir())
-    docker = doctor.Docker(host=docker_host, timeout=timeout)
+    docker = dockercli.Docker(host=docker_host, timeout=timeout)
     doc = doctor.Doctor(config, _mounter(config), _state(config), docker, scratch, timeout)
     issues = doc.examine()
     if fix and any(i.fixable for i in issues):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from nfsvol.ops.doctor import _entries, shadow_verdict
+from nfsvol.ops.shadows import _entries, shadow_verdict
 
 HIDES = "a local volume named data hides nfsvol's data on this host; "
 SIX = [f"c{i}" for i in range(6)]
