@@ -43,9 +43,7 @@ def build_driver(
 ) -> Driver:
     """A driver wired to `helpers`, the real state directory and clock."""
     mounter = metrics.CountingMounter(helpers, recorder or metrics.NoMetrics())
-    # Long enough for one mount attempt per server plus an unmount.
-    lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
-    state = HostState(config.state_dir, config.share_names, lock_timeout)
+    state = HostState(config.state_dir, config.share_names, config.lock_timeout)
     return Driver(config, mounter, state, this_host(), share_slots=share_slots)
 
 
