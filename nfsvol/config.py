@@ -4,12 +4,13 @@ Every problem in the file is collected and reported together, each naming
 its key and what to write instead.
 """
 
+import enum
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -17,9 +18,19 @@ from nfsvol import defaults
 from nfsvol.errors import ConfigError, InvalidOption
 from nfsvol.validate import NAME_RE, check_nfs_option
 
+
+class ShareType(enum.StrEnum):
+    """What a share is; its value is what the config's `type` key says."""
+
+    NFS = "nfs"  # an export nfsvol mounts itself
+    PATH = "path"  # a directory the host already mounts (fstab, autofs)
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 ON_REMOVE = ("delete", "retain", "archive")
-SHARE_TYPES = ("nfs", "path")
+SHARE_TYPES = tuple(ShareType)
 TOP_KEYS = (
     "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl", "idle_unmount",
     "lease_ttl", "health_interval", "mount_helper", "umount_helper", "log_level", "log_format",
@@ -57,7 +68,7 @@ class Share:
     """One configured share: an NFS export nfsvol mounts, or a local path."""
 
     name: str
-    type: str
+    type: ShareType
     on_remove: str = defaults.ON_REMOVE
     servers: tuple[str, ...] = ()
     export: str = ""
@@ -250,7 +261,7 @@ def _env_document(given: Mapping[str, str], out: list[str]) -> dict[str, Any]:
             "e.g. docker plugin set <plugin> NFSVOL_SERVERS=nfs1 NFSVOL_EXPORT=/srv/docker"
         )
         return {}
-    share: dict[str, Any] = {"type": "nfs"}
+    share: dict[str, Any] = {"type": ShareType.NFS}
     for var in share_vars:
         value = given[var]
         if var in ("NFSVOL_SERVERS", "NFSVOL_OPTIONS"):
@@ -307,13 +318,13 @@ def _parse_shares(raw: object, out: list[str]) -> dict[str, Share]:
 
 def _parse_share(name: str, raw: dict[str, Any], out: list[str]) -> Share:
     where = f"shares.{name}."
-    kind = _choice(raw.get("type"), SHARE_TYPES, where + "type", out)
+    kind = _member(raw.get("type"), ShareType, where + "type", out)
     on_remove = _choice(
         raw.get("on_remove", defaults.ON_REMOVE), ON_REMOVE, where + "on_remove", out
     )
     if raw.get("type") not in SHARE_TYPES:
         return Share(name=name, type=kind, on_remove=on_remove)  # the rest depends on the type
-    if kind == "path":
+    if kind is ShareType.PATH:
         _unknown_keys(raw, PATH_KEYS, where, out)
         path = _abs_path(raw.get("path"), where + "path", out)
         return Share(name=name, type=kind, on_remove=on_remove, path=path)
@@ -394,6 +405,11 @@ def _metrics(raw: object, out: list[str]) -> Metrics | None:
         out.append(f"metrics.port: {port!r} must be a TCP port number (1-65535); {example}")
         return None
     return Metrics(port=port)
+
+
+def _member(raw: object, kind: type[E], where: str, out: list[str]) -> E:
+    """The member of `kind` that `raw` spells, as _choice judges it."""
+    return kind(_choice(raw, tuple(kind), where, out))
 
 
 def _choice(raw: object, allowed: tuple[str, ...], where: str, out: list[str]) -> str:

@@ -21,7 +21,7 @@ from nfsvol.catalog import (
     VolumeRecord,
 )
 from nfsvol.clock import Clock, rfc3339, utc_now
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.dockerd import UNSEEN, Caller
 from nfsvol.errors import (
     NfsvolError,
@@ -148,7 +148,7 @@ class Driver:
 
     def _empty_trash(self, share: Share, budget: float) -> None:
         """Delete trashed trees without the share's lock; the janitor retries what is left."""
-        if share.type == "nfs" and self._state.mount_record(share.name) is None:
+        if share.type == ShareType.NFS and self._state.mount_record(share.name) is None:
             self._trash.forget(share.name)  # unseen; the next sync while mounted looks again
             return
         catalog = ShareCatalog(self.shares.root(share), share.name)
@@ -264,7 +264,7 @@ class Driver:
         if not self._state.users(share.name, name):
             self._unpin_unused(share.name, name)
             self.leases.drop_quietly(share, name)
-        if share.type == "nfs" and not self._state.held_volumes(share.name):
+        if share.type == ShareType.NFS and not self._state.held_volumes(share.name):
             # dockerd Mounts twice per `docker run` (copy-up at create, then
             # start) and often runs the next container at once: parked, the
             # share serves them all without a mount.nfs and umount each.
@@ -313,7 +313,7 @@ class Driver:
             with self._state.lock(share.name):
                 for name in self._state.pinned(share.name):
                     self._unpin_unused(share.name, name)  # left by a crash or a reboot
-                if share.type == "nfs":
+                if share.type == ShareType.NFS:
                     self._reconcile_share(share, table)
 
     def warm_cache(self, wait: float) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from nfsvol.attempt import Abandoned, Attempt, bounded
 from nfsvol.catalog import RemoveMarker, ShareCatalog, VolumeRecord
 from nfsvol.clock import Clock, rfc3339
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError, VolumeHeld, VolumeInUse, shown
 from nfsvol.fence import Fencer
 from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
@@ -317,7 +317,7 @@ class Holds:
         steps = [f"killed its users {killed} in {time.monotonic() - started:.2f}s"]
         for pid in self._fencer.alive(killed):
             log.warning("volume %s: fence: %s", name, self._fencer.describe(pid))
-        if share.type == "nfs":
+        if share.type == ShareType.NFS:
             # Drop what the killed left queued, forcing until they are gone.
             seconds = max(deadline - self._now(), self.grace())
             self._mounter.abort(str(root), lambda: not self._fencer.alive(killed), seconds)

@@ -18,7 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from nfsvol import logs, metrics, sharefs
 from nfsvol.api import create_app
-from nfsvol.config import Config
+from nfsvol.config import Config, ShareType
 from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.pathshare import unprotected
@@ -54,7 +54,7 @@ def warn_unprotected(config: Config) -> None:
     at a restart, for a hazard the operator fixes with one remount.
     """
     for share in config.shares.values():
-        hazard = unprotected(share) if share.type == "path" else None
+        hazard = unprotected(share) if share.type == ShareType.PATH else None
         if hazard:
             log.error("%s", hazard)
 

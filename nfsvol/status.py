@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nfsvol.catalog import VolumeRecord
-from nfsvol.config import Config
+from nfsvol.config import Config, ShareType
 from nfsvol.leases import LOST
 from nfsvol.mounter import NfsSource
 from nfsvol.state import HostState
@@ -29,7 +29,7 @@ def volume_status(
             for h in state.holders(share.name, record.name)
         ],
     }
-    health = state.health(share.name) if share.type == "nfs" else None
+    health = state.health(share.name) if share.type == ShareType.NFS else None
     if health is not None:
         status["health"] = health.to_json()
     single = record.options.get("access") == "single-host"
@@ -39,7 +39,7 @@ def volume_status(
     last_error = state.last_error(share.name, record.name)
     if last_error:
         status["last_error"] = last_error  # the last failed Mount here, with its time
-    if share.type == "path":
+    if share.type == ShareType.PATH:
         status["path"] = share.path
     else:
         mount = state.mount_record(share.name) or {}

@@ -1,11 +1,12 @@
 """Loading and validating the operator's YAML configuration."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from nfsvol import defaults
-from nfsvol.config import Config, Share, load_config, parse_config
+from nfsvol.config import Config, Share, ShareType, load_config, parse_config
 from nfsvol.errors import ConfigError
 
 EXAMPLE = """
@@ -56,6 +57,21 @@ def test_numeric_version_is_accepted():
     """YAML turns an unquoted 4.1 into a float; it still means NFS 4.1."""
     raw = {"shares": {"m": {"type": "nfs", "servers": ["a"], "export": "/e", "version": 4.1}}}
     assert parse_config(raw).share("m").version == "4.1"
+
+
+@pytest.mark.parametrize(
+    ("body", "member"),
+    [
+        ({"type": "nfs", "servers": ["a"], "export": "/e"}, ShareType.NFS),
+        ({"type": "path", "path": "/p"}, ShareType.PATH),
+    ],
+)
+def test_share_type_parses_to_its_member(body, member):
+    """A share's `type` becomes its ShareType member, which still reads and serialises as the word."""
+    share = parse_config({"shares": {"m": body}}).share("m")
+    assert share.type is member
+    assert share.type == body["type"] and f"{share.type}" == body["type"]
+    assert json.dumps({"type": share.type}) == json.dumps({"type": body["type"]})
 
 
 @pytest.mark.parametrize(
