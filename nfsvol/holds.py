@@ -25,6 +25,7 @@ from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
 from nfsvol.mounter import Mounter
 from nfsvol.shares import Shares
 from nfsvol.state import HostState
+from nfsvol.validate import AccessMode
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Holds:
         """Hold the volume for this host, or raise VolumeHeld naming the holder."""
         store, now = LeaseStore(root, share.name), rfc3339(self._clock())
         mine = Lease(self._host, now, now, self.config.lease_ttl, new_token())
-        if record.options.get("access") != "single-host":
+        if record.options.get("access") != AccessMode.SINGLE_HOST:
             try:
                 return store.hold(record.name, mine)
             except OSError as exc:

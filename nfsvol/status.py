@@ -8,6 +8,7 @@ from nfsvol.config import Config, ShareType
 from nfsvol.leases import LOST
 from nfsvol.mounter import NfsSource
 from nfsvol.state import HostState
+from nfsvol.validate import AccessMode
 
 
 def volume_status(
@@ -23,7 +24,7 @@ def volume_status(
         "mounted": bool(users),
         "users": sorted(users),
         "on_remove": share.on_remove,
-        "access": record.options.get("access", "shared"),
+        "access": record.options.get("access", AccessMode.SHARED),
         "holders": [
             {"host": h.host, "since": h.since, "renewed": h.renewed}
             for h in state.holders(share.name, record.name)
@@ -32,7 +33,7 @@ def volume_status(
     health = state.health(share.name) if share.type == ShareType.NFS else None
     if health is not None:
         status["health"] = health.to_json()
-    single = record.options.get("access") == "single-host"
+    single = record.options.get("access") == AccessMode.SINGLE_HOST
     own = state.own_lease(share.name, record.name) if single else None
     if own is not None and own[0].token == LOST:
         status["lease"] = "lost: another host took the volume over; stop its containers here"
