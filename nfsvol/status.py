@@ -5,7 +5,6 @@ from typing import Any
 
 from nfsvol.catalog import VolumeRecord
 from nfsvol.config import Config, ShareType
-from nfsvol.leases import LOST
 from nfsvol.mounter import NfsSource
 from nfsvol.state import HostState
 from nfsvol.validate import AccessMode
@@ -35,7 +34,7 @@ def volume_status(
         status["health"] = health.to_json()
     single = record.options.get("access") == AccessMode.SINGLE_HOST
     own = state.own_lease(share.name, record.name) if single else None
-    if own is not None and own[0].token == LOST:
+    if own is not None and own[0].lost:
         status["lease"] = "lost: another host took the volume over; stop its containers here"
     last_error = state.last_error(share.name, record.name)
     if last_error:
