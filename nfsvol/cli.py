@@ -5,6 +5,7 @@ import os
 import sys
 
 # Only what `serve` needs before its socket is bound; the rest loads lazily.
+from nfsvol import defaults
 from nfsvol.listener import DEFAULT_SOCKET, listen
 
 
@@ -13,7 +14,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve the plugin protocol on a unix socket")
     source = run.add_mutually_exclusive_group()
-    source.add_argument("--config", default="/etc/nfsvol/config.yaml", help="YAML config file")
+    source.add_argument("--config", default=defaults.CONFIG_FILE, help="YAML config file")
     source.add_argument(
         "--from-env",
         action="store_true",
@@ -63,9 +64,12 @@ def _ops_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]
         "(default: this host's, on /var/run/docker.sock)",
     )
     for sub in (check, ls, doctor):
-        sub.add_argument("--config", default="/etc/nfsvol/config.yaml", help="YAML config file")
+        sub.add_argument("--config", default=defaults.CONFIG_FILE, help="YAML config file")
         sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds per probe (default 10)"
+            "--timeout",
+            type=float,
+            default=defaults.PROBE_TIMEOUT,
+            help=f"seconds per probe (default {defaults.PROBE_TIMEOUT:g})",
         )
 
 

@@ -4,21 +4,33 @@ Every problem in the file is collected and reported together, each naming
 its key and what to write instead.
 """
 
+import enum
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from nfsvol import defaults
 from nfsvol.errors import ConfigError, InvalidOption
 from nfsvol.validate import NAME_RE, check_nfs_option
 
+
+class ShareType(enum.StrEnum):
+    """What a share is; its value is what the config's `type` key says."""
+
+    NFS = "nfs"  # an export nfsvol mounts itself
+    PATH = "path"  # a directory the host already mounts (fstab, autofs)
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 ON_REMOVE = ("delete", "retain", "archive")
-SHARE_TYPES = ("nfs", "path")
+SHARE_TYPES = tuple(ShareType)
 TOP_KEYS = (
     "state_dir", "default_share", "shares", "mount_timeout", "catalog_ttl", "idle_unmount",
     "lease_ttl", "health_interval", "mount_helper", "umount_helper", "log_level", "log_format",
@@ -56,11 +68,11 @@ class Share:
     """One configured share: an NFS export nfsvol mounts, or a local path."""
 
     name: str
-    type: str
-    on_remove: str = "delete"
+    type: ShareType
+    on_remove: str = defaults.ON_REMOVE
     servers: tuple[str, ...] = ()
     export: str = ""
-    version: str = "4.1"
+    version: str = defaults.NFS_VERSION
     options: tuple[str, ...] = ()
     path: str = ""
 
@@ -80,25 +92,33 @@ class Config:
     state_dir: Path
     shares: Mapping[str, Share]
     default_share: str
-    mount_timeout: float = 10.0
-    catalog_ttl: float = 5.0
-    idle_unmount: float = 30.0
-    lease_ttl: float = 30.0  # a dead host's single-host volume is free this long after
-    health_interval: float = 15.0  # seconds between probes of each mounted share
-    mount_helper: str = "/sbin/mount.nfs"
-    umount_helper: str = "/bin/umount"
-    log_level: str = "info"
-    log_format: str = "json"
+    mount_timeout: float = defaults.MOUNT_TIMEOUT
+    catalog_ttl: float = defaults.CATALOG_TTL
+    idle_unmount: float = defaults.IDLE_UNMOUNT
+    lease_ttl: float = defaults.LEASE_TTL
+    health_interval: float = defaults.HEALTH_INTERVAL
+    mount_helper: str = defaults.MOUNT_HELPER
+    umount_helper: str = defaults.UMOUNT_HELPER
+    log_level: str = defaults.LOG_LEVEL
+    log_format: str = defaults.LOG_FORMAT
     metrics: Metrics | None = None
     # What a host does when a process it killed to fence a single-host
     # volume is still alive at the lease's end (see docs/operators.md).
-    on_fence_failure: str = "reboot"
+    on_fence_failure: str = defaults.ON_FENCE_FAILURE
 
     @property
     def janitor_interval(self) -> float:
         """Seconds between the plugin's tidy-ups (idle shares, leaks, health)."""
         idle = self.idle_unmount
         return min(max(idle / 2, 1.0) if idle else 30.0, 30.0, self.health_interval)
+
+    @property
+    def lock_timeout(self) -> float:
+        """Seconds to wait for a share's lock on this host.
+
+        Long enough for one mount attempt per server plus an unmount, as the holder may take.
+        """
+        return self.mount_timeout * (2 + max(len(s.servers) for s in self.shares.values()))
 
     @property
     def share_names(self) -> tuple[str, ...]:
@@ -165,23 +185,32 @@ def parse_config(
     shares = _parse_shares(raw.get("shares"), problems)
     default = _default_share(raw.get("default_share"), shares, problems)
     config = Config(
-        state_dir=Path(_abs_path(raw.get("state_dir", "/var/lib/nfsvol"), "state_dir", problems)),
+        state_dir=Path(_abs_path(raw.get("state_dir", defaults.STATE_DIR), "state_dir", problems)),
         shares=shares,
         default_share=default,
-        mount_timeout=_seconds(raw, "mount_timeout", 10.0, problems),
-        catalog_ttl=_seconds(raw, "catalog_ttl", 5.0, problems),
-        idle_unmount=_seconds(raw, "idle_unmount", 30.0, problems, zero=True),
-        lease_ttl=_seconds(raw, "lease_ttl", 30.0, problems),
-        health_interval=_seconds(raw, "health_interval", 15.0, problems),
+        mount_timeout=_seconds(raw, "mount_timeout", defaults.MOUNT_TIMEOUT, problems),
+        catalog_ttl=_seconds(raw, "catalog_ttl", defaults.CATALOG_TTL, problems),
+        idle_unmount=_seconds(raw, "idle_unmount", defaults.IDLE_UNMOUNT, problems, zero=True),
+        lease_ttl=_seconds(raw, "lease_ttl", defaults.LEASE_TTL, problems),
+        health_interval=_seconds(raw, "health_interval", defaults.HEALTH_INTERVAL, problems),
         mount_helper=_abs_path(
-            raw.get("mount_helper", "/sbin/mount.nfs"), "mount_helper", problems
+            raw.get("mount_helper", defaults.MOUNT_HELPER), "mount_helper", problems
         ),
-        umount_helper=_abs_path(raw.get("umount_helper", "/bin/umount"), "umount_helper", problems),
-        log_level=_choice(raw.get("log_level", "info"), LOG_LEVELS, "log_level", problems),
-        log_format=_choice(raw.get("log_format", "json"), LOG_FORMATS, "log_format", problems),
+        umount_helper=_abs_path(
+            raw.get("umount_helper", defaults.UMOUNT_HELPER), "umount_helper", problems
+        ),
+        log_level=_choice(
+            raw.get("log_level", defaults.LOG_LEVEL), LOG_LEVELS, "log_level", problems
+        ),
+        log_format=_choice(
+            raw.get("log_format", defaults.LOG_FORMAT), LOG_FORMATS, "log_format", problems
+        ),
         metrics=_metrics(raw.get("metrics"), problems),
         on_fence_failure=_choice(
-            raw.get("on_fence_failure", "reboot"), FENCE_FAILURE, "on_fence_failure", problems
+            raw.get("on_fence_failure", defaults.ON_FENCE_FAILURE),
+            FENCE_FAILURE,
+            "on_fence_failure",
+            problems,
         ),
     )
     if problems:
@@ -232,7 +261,7 @@ def _env_document(given: Mapping[str, str], out: list[str]) -> dict[str, Any]:
             "e.g. docker plugin set <plugin> NFSVOL_SERVERS=nfs1 NFSVOL_EXPORT=/srv/docker"
         )
         return {}
-    share: dict[str, Any] = {"type": "nfs"}
+    share: dict[str, Any] = {"type": ShareType.NFS}
     for var in share_vars:
         value = given[var]
         if var in ("NFSVOL_SERVERS", "NFSVOL_OPTIONS"):
@@ -289,11 +318,13 @@ def _parse_shares(raw: object, out: list[str]) -> dict[str, Share]:
 
 def _parse_share(name: str, raw: dict[str, Any], out: list[str]) -> Share:
     where = f"shares.{name}."
-    kind = _choice(raw.get("type"), SHARE_TYPES, where + "type", out)
-    on_remove = _choice(raw.get("on_remove", "delete"), ON_REMOVE, where + "on_remove", out)
+    kind = _member(raw.get("type"), ShareType, where + "type", out)
+    on_remove = _choice(
+        raw.get("on_remove", defaults.ON_REMOVE), ON_REMOVE, where + "on_remove", out
+    )
     if raw.get("type") not in SHARE_TYPES:
         return Share(name=name, type=kind, on_remove=on_remove)  # the rest depends on the type
-    if kind == "path":
+    if kind is ShareType.PATH:
         _unknown_keys(raw, PATH_KEYS, where, out)
         path = _abs_path(raw.get("path"), where + "path", out)
         return Share(name=name, type=kind, on_remove=on_remove, path=path)
@@ -304,7 +335,9 @@ def _parse_share(name: str, raw: dict[str, Any], out: list[str]) -> Share:
         on_remove=on_remove,
         servers=_servers(raw.get("servers"), where + "servers", out),
         export=_abs_path(raw.get("export"), where + "export", out),
-        version=_choice(str(raw.get("version", "4.1")), NFS_VERSIONS, where + "version", out),
+        version=_choice(
+            str(raw.get("version", defaults.NFS_VERSION)), NFS_VERSIONS, where + "version", out
+        ),
         options=_nfs_options(raw.get("options", []), where + "options", out),
     )
 
@@ -372,6 +405,11 @@ def _metrics(raw: object, out: list[str]) -> Metrics | None:
         out.append(f"metrics.port: {port!r} must be a TCP port number (1-65535); {example}")
         return None
     return Metrics(port=port)
+
+
+def _member(raw: object, kind: type[E], where: str, out: list[str]) -> E:
+    """The member of `kind` that `raw` spells, as _choice judges it."""
+    return kind(_choice(raw, tuple(kind), where, out))
 
 
 def _choice(raw: object, allowed: tuple[str, ...], where: str, out: list[str]) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from nfsvol.attempt import Abandoned, Attempt
 from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.clock import Clock, rfc3339, utc_now
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.dockerd import UNSEEN, Caller
 from nfsvol.errors import NfsvolError, VolumeConflict, VolumeNotFound
 from nfsvol.leases import LeaseStore
@@ -213,7 +213,7 @@ class Driver:
             with self._state.lock(share.name):
                 for name in self._state.pinned(share.name):
                     self.mount_ids.unpin_unused(share.name, name)  # left by a crash or a reboot
-                if share.type == "nfs":
+                if share.type == ShareType.NFS:
                     self._reconcile_share(share, table)
 
     def warm_cache(self, wait: float) -> None:

@@ -6,6 +6,7 @@ thread, never the plugin, and no second probe of that share starts while
 the first is stuck.
 """
 
+import enum
 import errno
 import os
 import threading
@@ -16,26 +17,39 @@ from typing import Any
 
 from nfsvol import deadline, mountinfo
 
-OK, UNREACHABLE, STALE, READ_ONLY = "ok", "unreachable", "stale", "read-only"
+
+class HealthState(enum.StrEnum):
+    """A probe's verdict on a share mount; the value is what Status, ls and metrics show."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"  # no answer within the deadline, or statfs failed
+    STALE = "stale"  # the server answers ESTALE (stale file handle)
+    READ_ONLY = "read-only"  # the kernel remounted it read-only
+
+
+# The names the prober and its callers use for them.
+OK, UNREACHABLE, STALE = HealthState.OK, HealthState.UNREACHABLE, HealthState.STALE
+READ_ONLY = HealthState.READ_ONLY
 
 
 @dataclass(frozen=True)
 class Health:
     """One probe's verdict on a share mount."""
 
-    state: str
+    state: HealthState
     detail: str
     checked: float  # epoch seconds
     since: float  # when the share entered this state
 
     def to_json(self) -> dict[str, Any]:
-        """As stored in the host state and shown in Status."""
-        return asdict(self)
+        """As stored in the host state and shown in Status: plain JSON values."""
+        return {**asdict(self), "state": self.state.value}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Health":
         """Rebuild a stored verdict."""
-        return cls(str(data["state"]), str(data["detail"]), data["checked"], data["since"])
+        state = HealthState(str(data["state"]))
+        return cls(state, str(data["detail"]), data["checked"], data["since"])
 
 
 class Prober:
@@ -77,7 +91,10 @@ class Prober:
 
 
 def verdict(previous: Health | None, state: str, detail: str, now: float | None = None) -> Health:
-    """The new Health, keeping `since` while the state is unchanged."""
+    """The new Health for a probe's (state, detail), keeping `since` while the state is unchanged.
+
+    `state` is one of the HealthState values; anything else raises ValueError.
+    """
     now = time.time() if now is None else now
     since = previous.since if previous is not None and previous.state == state else now
-    return Health(state, detail, now, since)
+    return Health(HealthState(state), detail, now, since)

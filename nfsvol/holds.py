@@ -18,13 +18,14 @@ from pathlib import Path
 from nfsvol.attempt import Abandoned, Attempt, bounded
 from nfsvol.catalog import RemoveMarker, ShareCatalog, VolumeRecord
 from nfsvol.clock import Clock, rfc3339
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError, VolumeHeld, VolumeInUse, shown
 from nfsvol.fence import Fencer
-from nfsvol.leases import LOST, Lease, LeaseStore, Watch, new_token
+from nfsvol.leases import LOST, Lease, LeaseStore, Renewal, Watch, new_token
 from nfsvol.mounter import Mounter
 from nfsvol.shares import Shares
 from nfsvol.state import HostState
+from nfsvol.validate import AccessMode
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Holds:
         """Hold the volume for this host, or raise VolumeHeld naming the holder."""
         store, now = LeaseStore(root, share.name), rfc3339(self._clock())
         mine = Lease(self._host, now, now, self.config.lease_ttl, new_token())
-        if record.options.get("access") != "single-host":
+        if record.options.get("access") != AccessMode.SINGLE_HOST:
             try:
                 return store.hold(record.name, mine)
             except OSError as exc:
@@ -195,7 +196,7 @@ class Holds:
 
     def refuse_lost(self, share: Share, name: str) -> None:
         own = self._state.leases.get(share.name, name)
-        if own is not None and own[0].token == LOST:
+        if own is not None and own[0].lost:
             raise VolumeHeld(
                 f"volume {name!r} was taken over by another host while this host held it "
                 "(its lease could not be renewed); stop its containers on this host, "
@@ -206,7 +207,7 @@ class Holds:
         own = self._state.leases.get(share.name, name)
         self._state.leases.drop(share.name, name)
         self.mirror_own(share, name, None)
-        if own is None or own[0].token == LOST:
+        if own is None or own[0].lost:
             return  # nothing of ours left on the share
         try:
             bounded(
@@ -255,7 +256,7 @@ class Holds:
         """Renew one lease if it is due; seconds until it is due again."""
         idle = self.config.lease_ttl / 3  # nothing to renew: check again then
         own = self._state.leases.get(share.name, name)
-        if own is None or own[0].token == LOST or not self._state.users(share.name, name):
+        if own is None or own[0].lost or not self._state.users(share.name, name):
             return idle
         lease, renewed_at = own
         now, single = self._now(), lease.file.startswith("owner.")
@@ -273,7 +274,7 @@ class Holds:
             if not self._state.users(share.name, name):  # an Unmount ran meanwhile
                 self.drop_quietly(share, name)
             return min(renewed.ttl / 3, idle)
-        if outcome == "lost":
+        if outcome == Renewal.LOST:
             self._fence(share, name, lease, "another host took it over", self._now())
             return idle
         if single and self._now() >= fence_at:
@@ -286,11 +287,11 @@ class Holds:
 
     def _try_renewal(
         self, share: Share, name: str, lease: Lease, budget: float
-    ) -> tuple[str, Lease | None]:
-        """("renewed", lease), ("lost", None) if it is no longer ours, or ("failed", None)."""
+    ) -> tuple[Renewal, Lease | None]:
+        """(RENEWED, lease), (LOST, None) if it is no longer ours, or (FAILED, None)."""
         key = (share.name, name)
         if budget <= 0 or key in self._renewing:
-            return "failed", None  # out of time, or the last attempt is still stuck
+            return Renewal.FAILED, None  # out of time, or the last attempt is still stuck
 
         def work(_: Attempt) -> Lease | None:
             try:
@@ -304,8 +305,8 @@ class Holds:
             renewed = bounded(work, budget, name=f"lease renewal on {share.name}")
         except (Abandoned, OSError) as exc:
             log.warning("volume %s: lease renewal failed: %s", name, exc)
-            return "failed", None
-        return ("renewed", renewed) if renewed is not None else ("lost", None)
+            return Renewal.FAILED, None
+        return (Renewal.RENEWED, renewed) if renewed is not None else (Renewal.LOST, None)
 
     def _fence(self, share: Share, name: str, lease: Lease, why: str, deadline: float) -> None:
         """Stop serving a volume whose lease is lost: kill its users, refuse new Mounts.
@@ -322,7 +323,7 @@ class Holds:
         steps = [f"killed its users {killed} in {time.monotonic() - started:.2f}s"]
         for pid in self._fencer.alive(killed):
             log.warning("volume %s: fence: %s", name, self._fencer.describe(pid))
-        if share.type == "nfs":
+        if share.type == ShareType.NFS:
             # Drop what the killed left queued, forcing until they are gone.
             seconds = max(deadline - self._now(), self.grace())
             self._mounter.abort(str(root), lambda: not self._fencer.alive(killed), seconds)

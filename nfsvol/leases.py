@@ -18,6 +18,7 @@ and owner generations above OWNER_GEN_MAX are ignored (see nfsvol.validate).
 """
 
 import contextlib
+import enum
 import secrets
 import stat
 from dataclasses import asdict, dataclass
@@ -32,6 +33,14 @@ from nfsvol.validate import is_name, lease_problem, owner_generation
 
 LOST = "lost"  # the token this host records for a lease it no longer holds
 LEASES = (META_DIR, "leases")
+
+
+class Renewal(enum.StrEnum):
+    """How one attempt to renew this host's lease went."""
+
+    RENEWED = "renewed"
+    LOST = "lost"  # no longer ours: another host owns the volume now
+    FAILED = "failed"  # out of time, or the last attempt is still stuck: try again
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,11 @@ class Lease:
             token=str(data["token"]),
             file=file,
         )
+
+    @property
+    def lost(self) -> bool:
+        """True for the record this host keeps of a lease it no longer holds (token LOST)."""
+        return self.token == LOST
 
     def renewed_now(self, when: str) -> "Lease":
         """The same claim with a fresh token."""

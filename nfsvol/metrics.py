@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from nfsvol.config import Metrics
 from nfsvol.errors import MountFailed, OperationTimeout
+from nfsvol.health import HealthState
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
 
@@ -191,7 +192,7 @@ class HeldCollector:
                 server.add_metric([share, record["server"]], 1)
             health = self._state.health.get(share)
             if health is not None:
-                healthy.add_metric([share, health.state], int(health.state == "ok"))
+                healthy.add_metric([share, health.state], int(health.state == HealthState.OK))
         yield from (holds, volumes, mounted, server, healthy)
 
 

@@ -10,7 +10,7 @@ state shows in `docker volume inspect` and `nfsvol doctor`).
 import logging
 
 from nfsvol.clock import Clock
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError
 from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
 from nfsvol.mounter import Mounter
@@ -46,7 +46,7 @@ class HealthMonitor:
         """Probe each mounted nfs share that is due; True if any is mounted."""
         mounted = False
         for share in self.config.shares.values():
-            if share.type != "nfs":
+            if share.type != ShareType.NFS:
                 continue
             if self._state.mount_records.get(share.name) is None:
                 self._state.health.drop(share.name)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from nfsvol import mountinfo, sockdiag
+from nfsvol import defaults, mountinfo, sockdiag
 from nfsvol.errors import MountFailed, OperationTimeout
 from nfsvol.validate import FORCED_NFS_OPTIONS
 
@@ -194,10 +194,10 @@ class SubprocessMounter:
 
     def __init__(
         self,
-        mount_helper: str = "/sbin/mount.nfs",
-        umount_helper: str = "/bin/umount",
-        timeout: float = 10.0,
-        mountinfo_path: str = "/proc/self/mountinfo",
+        mount_helper: str = defaults.MOUNT_HELPER,
+        umount_helper: str = defaults.UMOUNT_HELPER,
+        timeout: float = defaults.MOUNT_TIMEOUT,
+        mountinfo_path: str = defaults.MOUNTINFO,
     ) -> None:
         self._mount_helper = mount_helper
         self._umount_helper = umount_helper

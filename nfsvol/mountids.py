@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Callable
 
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.dockerd import Caller
 from nfsvol.errors import NfsvolError, VolumeInUse
 from nfsvol.holds import Holds
@@ -74,7 +74,7 @@ class MountIds:
         if not self._state.users(share.name, name):
             self.unpin_unused(share.name, name)
             self._leases.drop_quietly(share, name)
-        if share.type == "nfs" and not self._state.held_volumes(share.name):
+        if share.type == ShareType.NFS and not self._state.held_volumes(share.name):
             # dockerd Mounts twice per `docker run` (copy-up at create, then
             # start) and often runs the next container at once: parked, the
             # share serves them all without a mount.nfs and umount each.

@@ -3,6 +3,8 @@
 import re
 from dataclasses import dataclass
 
+from nfsvol import defaults
+
 _ESCAPE_RE = re.compile(r"\\([0-7]{3})")
 
 
@@ -51,7 +53,7 @@ def parse(text: str) -> list[MountEntry]:
     return [parse_line(line) for line in text.splitlines() if line.strip()]
 
 
-def read(path: str = "/proc/self/mountinfo") -> list[MountEntry]:
+def read(path: str = defaults.MOUNTINFO) -> list[MountEntry]:
     """Read and parse the mount table the plugin itself sees."""
     with open(path) as f:
         return parse(f.read())

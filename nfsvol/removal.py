@@ -13,7 +13,7 @@ from datetime import UTC
 from nfsvol.attempt import Abandoned, bounded
 from nfsvol.catalog import ShareCatalog, TrashKeeper
 from nfsvol.clock import Clock
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.holds import Holds
 from nfsvol.leases import LeaseStore
 from nfsvol.mountids import MountIds
@@ -99,7 +99,7 @@ class Removal:
 
     def empty_trash(self, share: Share, budget: float) -> None:
         """Delete trashed trees without the share's lock; the janitor retries what is left."""
-        if share.type == "nfs" and self._state.mount_records.get(share.name) is None:
+        if share.type == ShareType.NFS and self._state.mount_records.get(share.name) is None:
             self._trash.forget(share.name)  # unseen; the next sync while mounted looks again
             return
         catalog = ShareCatalog(self._shares.root(share), share.name)

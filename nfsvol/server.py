@@ -19,7 +19,7 @@ from gunicorn.app.base import BaseApplication
 from nfsvol import logs, metrics, sharefs
 from nfsvol.api import create_app
 from nfsvol.clock import utc_now
-from nfsvol.config import Config
+from nfsvol.config import Config, ShareType
 from nfsvol.driver import Driver, Host
 from nfsvol.mounter import SubprocessMounter
 from nfsvol.pathshare import unprotected
@@ -45,9 +45,7 @@ def build_driver(
 ) -> Driver:
     """A driver wired to `helpers`, the real state directory and clock."""
     mounter = metrics.CountingMounter(helpers, recorder or metrics.NoMetrics())
-    # Long enough for one mount attempt per server plus an unmount.
-    lock_timeout = config.mount_timeout * (2 + max(len(s.servers) for s in config.shares.values()))
-    state = HostState(config.state_dir, config.share_names, lock_timeout)
+    state = HostState(config.state_dir, config.share_names, config.lock_timeout)
     host, clock = this_host(), utc_now
     roles = build_roles(config, mounter, state, host.name, clock, share_slots=share_slots)
     return Driver(config, mounter, state, host, roles, clock)
@@ -60,7 +58,7 @@ def warn_unprotected(config: Config) -> None:
     at a restart, for a hazard the operator fixes with one remount.
     """
     for share in config.shares.values():
-        hazard = unprotected(share) if share.type == "path" else None
+        hazard = unprotected(share) if share.type == ShareType.PATH else None
         if hazard:
             log.error("%s", hazard)
 

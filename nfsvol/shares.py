@@ -23,7 +23,7 @@ from typing import TypeVar
 from nfsvol.attempt import Abandoned, Attempt, bounded
 from nfsvol.catalog import ShareCatalog
 from nfsvol.clock import Clock, rfc3339
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import MountFailed, NfsvolError, OperationTimeout, ShareError
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
@@ -61,7 +61,7 @@ class Shares:
         A helper left blocked keeps the share's lock, so later calls on the
         share fail in time too; Docker gets its answer and is not wedged.
         """
-        if share.type == "path":
+        if share.type == ShareType.PATH:
             return work(Attempt())
         budget = self.budget(share)
         if not self._slots.acquire(blocking=False):
@@ -87,7 +87,9 @@ class Shares:
 
     def root(self, share: Share) -> Path:
         """Where the share's files are on this host (mounted or not)."""
-        return Path(share.path) if share.type == "path" else self._state.mountpoint(share.name)
+        return (
+            Path(share.path) if share.type == ShareType.PATH else self._state.mountpoint(share.name)
+        )
 
     @contextlib.contextmanager
     def access(self, share: Share, linger: bool = True) -> Iterator[ShareCatalog]:
@@ -108,7 +110,7 @@ class Shares:
             where = f" on {exc.filename!r}" if exc.filename else ""
             raise ShareError(f"share {share.name!r} refused {exc.strerror}{where}: {hint}") from exc
         finally:
-            if share.type == "nfs" and not self._state.held_volumes(share.name):
+            if share.type == ShareType.NFS and not self._state.held_volumes(share.name):
                 if succeeded and linger:
                     self.park(share)
                 elif mounted_here or not linger:
@@ -117,7 +119,7 @@ class Shares:
     def _ensure_reachable(self, share: Share) -> bool:
         """Mount the share if needed; True if this call mounted it."""
         root = self.root(share)
-        if share.type == "path":
+        if share.type == ShareType.PATH:
             if not root.is_dir():
                 raise MountFailed(
                     f"share {share.name!r}: path {str(root)!r} is not a directory; "
@@ -210,7 +212,7 @@ class Shares:
         now = self._clock().timestamp()
         parked = self.idle_shares()  # read without the lock: most ticks find none
         for share in self.config.shares.values():
-            if share.type != "nfs" or share.name not in parked:
+            if share.type != ShareType.NFS or share.name not in parked:
                 continue
             with self._state.lock(share.name):
                 idle_since = (self._state.mount_records.get(share.name) or {}).get("idle_since")

@@ -4,10 +4,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from nfsvol.catalog import VolumeRecord
-from nfsvol.config import Config
-from nfsvol.leases import LOST
+from nfsvol.config import Config, ShareType
 from nfsvol.mounter import NfsSource
 from nfsvol.state import HostState
+from nfsvol.validate import AccessMode
 
 
 def volume_status(
@@ -23,23 +23,23 @@ def volume_status(
         "mounted": bool(users),
         "users": sorted(users),
         "on_remove": share.on_remove,
-        "access": record.options.get("access", "shared"),
+        "access": record.options.get("access", AccessMode.SHARED),
         "holders": [
             {"host": h.host, "since": h.since, "renewed": h.renewed}
             for h in (state.holders.get(share.name, record.name) or [])
         ],
     }
-    health = state.health.get(share.name) if share.type == "nfs" else None
+    health = state.health.get(share.name) if share.type == ShareType.NFS else None
     if health is not None:
         status["health"] = health.to_json()
-    single = record.options.get("access") == "single-host"
+    single = record.options.get("access") == AccessMode.SINGLE_HOST
     own = state.leases.get(share.name, record.name) if single else None
-    if own is not None and own[0].token == LOST:
+    if own is not None and own[0].lost:
         status["lease"] = "lost: another host took the volume over; stop its containers here"
     last_error = state.last_errors.get(share.name, record.name)
     if last_error:
         status["last_error"] = last_error  # the last failed Mount here, with its time
-    if share.type == "path":
+    if share.type == ShareType.PATH:
         status["path"] = share.path
     else:
         mount = state.mount_records.get(share.name) or {}

@@ -1,5 +1,6 @@
 """Pure validation of names and options: no I/O, table-tested."""
 
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,8 +13,16 @@ NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 # inside NAME_MAX (255) on the share.
 NAME_MAX = 200
 
+
+class AccessMode(enum.StrEnum):
+    """How many hosts may use a volume at once; the value is what `-o access=` says."""
+
+    SHARED = "shared"  # any number of hosts at once, the default
+    SINGLE_HOST = "single-host"  # one host at a time, under a lease (nfsvol.leases)
+
+
 VOLUME_OPTIONS = ("share", "uid", "gid", "mode", "access")
-ACCESS_MODES = ("shared", "single-host")
+ACCESS_MODES = tuple(AccessMode)
 ID_MAX = 2**32 - 2  # (uid_t)-1 means "no change" to chown; refuse it.
 # ASCII digits only: str.isdigit() also takes '²' and fullwidth digits, which
 # int() then rejects or silently reads; ten digits bound int()'s work.
@@ -28,7 +37,7 @@ class VolumeOptions:
     uid: int | None = None
     gid: int | None = None
     mode: int | None = None
-    access: str = "shared"
+    access: AccessMode = AccessMode.SHARED
 
     def as_dict(self) -> dict[str, str]:
         """Options as stored in metadata and compared on a repeated Create."""
@@ -39,8 +48,8 @@ class VolumeOptions:
             out["gid"] = str(self.gid)
         if self.mode is not None:
             out["mode"] = f"{self.mode:04o}"
-        if self.access != "shared":  # volumes made before access existed stay equal
-            out["access"] = self.access
+        if self.access != AccessMode.SHARED:  # volumes made before access existed stay equal
+            out["access"] = self.access.value  # plain strings, as read back from disk
         return out
 
 
@@ -142,16 +151,16 @@ def _mode(opts: Mapping[str, object]) -> int | None:
     return int(text, 8)
 
 
-def _access(opts: Mapping[str, object]) -> str:
+def _access(opts: Mapping[str, object]) -> AccessMode:
     text = _text(opts, "access")
     if text is None:
-        return "shared"
+        return AccessMode.SHARED
     if text not in ACCESS_MODES:
         raise InvalidOption(
             f"option access={shown(text)} is not an access mode; use shared (any number "
             "of hosts at once, the default) or single-host (one host at a time)"
         )
-    return text
+    return AccessMode(text)
 
 
 # NFS mount options an operator may put in a share's `options`. Anything

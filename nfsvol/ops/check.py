@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from nfsvol.catalog import ShareCatalog
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import MountFailed, OperationTimeout, printable
 from nfsvol.mounter import Mounter, NfsSource
 from nfsvol.ops.probe import probe_access, root_squash, temp_mount, timed
@@ -47,7 +47,7 @@ class Checker:
         """Every finding, host first, then share by share."""
         findings = self._host()
         for share in self.config.shares.values():
-            if share.type == "nfs":
+            if share.type == ShareType.NFS:
                 for server in share.servers:
                     findings += self._server(share, server)
             else:
@@ -57,7 +57,7 @@ class Checker:
     def _host(self) -> list[Finding]:
         c = self.config
         found = [Finding(OK, "config", f"{len(c.shares)} share(s), state_dir {c.state_dir}")]
-        if any(s.type == "nfs" for s in c.shares.values()):
+        if any(s.type == ShareType.NFS for s in c.shares.values()):
             found += [_executable("mount_helper", c.mount_helper)]
             found += [_executable("umount_helper", c.umount_helper)]
         return found

@@ -19,9 +19,7 @@ def _mounter(config: Config) -> SubprocessMounter:
 
 
 def _state(config: Config) -> HostState:
-    # Long enough for one mount attempt per server plus an unmount, as the plugin waits.
-    servers = max(len(s.servers) for s in config.shares.values())
-    return HostState(config.state_dir, config.share_names, config.mount_timeout * (2 + servers))
+    return HostState(config.state_dir, config.share_names, config.lock_timeout)
 
 
 def run_check(path: str, timeout: float, out: TextIO = sys.stdout) -> int:

@@ -14,9 +14,8 @@ from typing import Any
 
 from nfsvol import sharefs
 from nfsvol.catalog import ShareCatalog, VolumeRecord
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError
-from nfsvol.leases import LOST
 from nfsvol.mounter import Mounter
 from nfsvol.ops.dockercli import Docker
 from nfsvol.ops.probe import answers, share_root, timed, volume_dirs
@@ -75,7 +74,7 @@ class Examiner:
         local = self._docker.local_volumes()
         why_not = self._docker.why_not
         for share in self.config.shares.values():
-            if share.type == "nfs":
+            if share.type == ShareType.NFS:
                 issues += self._mount(share)
             issues += self._holders(share)
             issues += self._lost_leases(share)
@@ -134,7 +133,7 @@ class Examiner:
         issues = []
         for name in sorted(self._state.leases.names(share.name)):
             own = self._state.leases.get(share.name, name)
-            if own is not None and own[0].token == LOST:
+            if own is not None and own[0].lost:
                 detail = (
                     "another host took this single-host volume over; its users here were "
                     "killed and Mounts are refused until its last container here stops"

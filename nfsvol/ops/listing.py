@@ -14,6 +14,7 @@ from nfsvol.leases import Lease, LeaseStore
 from nfsvol.mounter import Mounter
 from nfsvol.ops.probe import du_bytes, share_root, timed
 from nfsvol.state import HostState
+from nfsvol.validate import AccessMode
 
 COLUMNS = ("NAME", "SHARE", "CREATED_BY", "CREATED_AT", "USERS", "HOSTS")
 
@@ -30,7 +31,7 @@ class Listed:
     size: int | None = None  # bytes; None when not asked for or not known
     size_error: str = ""
     hosts: tuple[str, ...] = ()  # hosts with a lease on it, read from the share
-    access: str = "shared"
+    access: str = AccessMode.SHARED  # as read from the share: any short string
     health: str = ""  # the share's mount here, as the plugin's monitor last saw it
 
 
@@ -106,7 +107,7 @@ class Lister:
         return Listed(
             record.name, share.name, record.created_by, record.created_at, tuple(sorted(users)),
             hosts=tuple(sorted(lease.host for lease in leases)),
-            access=record.options.get("access", "shared"),
+            access=record.options.get("access", AccessMode.SHARED),
             health=health.state if health else "",
         )  # fmt: skip
 

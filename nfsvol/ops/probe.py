@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from nfsvol import deadline
-from nfsvol.config import Share
+from nfsvol.config import Share, ShareType
 from nfsvol.errors import MountFailed, OperationTimeout
 from nfsvol.mounter import Mounter, NfsSource, run
 
@@ -70,7 +70,7 @@ def share_root(share: Share, mounter: Mounter, scratch: Path) -> Iterator[Path]:
 
     The plugin's own mount is never borrowed: it may be released under us.
     """
-    if share.type == "path":
+    if share.type == ShareType.PATH:
         yield Path(share.path)
         return
     failures = []

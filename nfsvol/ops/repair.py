@@ -8,7 +8,7 @@ started since. It never deletes anything on a share.
 from pathlib import Path
 
 from nfsvol.catalog import ShareCatalog
-from nfsvol.config import Config, Share
+from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError
 from nfsvol.mounter import Mounter
 from nfsvol.ops.dockercli import Docker
@@ -59,7 +59,11 @@ class Repairer:
             if issue.kind == SHADOWED:
                 done.append(self._unshadow(issue.subject))
         kinds = {i.kind for i in issues}
-        if share.type == "nfs" and kinds & {"orphan-mount", "stale-handle", "vanished-holder"}:
+        if share.type == ShareType.NFS and kinds & {
+            "orphan-mount",
+            "stale-handle",
+            "vanished-holder",
+        }:
             done += self._unmount_unheld(share)
         if "stale-mount-record" in kinds and not self._state.held_volumes(share.name):
             self._state.mount_records.drop(share.name)

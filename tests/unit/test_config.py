@@ -1,8 +1,12 @@
 """Loading and validating the operator's YAML configuration."""
 
+import json
+from pathlib import Path
+
 import pytest
 
-from nfsvol.config import load_config, parse_config
+from nfsvol import defaults
+from nfsvol.config import Config, Share, ShareType, load_config, parse_config
 from nfsvol.errors import ConfigError
 
 EXAMPLE = """
@@ -53,6 +57,21 @@ def test_numeric_version_is_accepted():
     """YAML turns an unquoted 4.1 into a float; it still means NFS 4.1."""
     raw = {"shares": {"m": {"type": "nfs", "servers": ["a"], "export": "/e", "version": 4.1}}}
     assert parse_config(raw).share("m").version == "4.1"
+
+
+@pytest.mark.parametrize(
+    ("body", "member"),
+    [
+        ({"type": "nfs", "servers": ["a"], "export": "/e"}, ShareType.NFS),
+        ({"type": "path", "path": "/p"}, ShareType.PATH),
+    ],
+)
+def test_share_type_parses_to_its_member(body, member):
+    """A share's `type` becomes its ShareType member, which still reads and serialises as the word."""
+    share = parse_config({"shares": {"m": body}}).share("m")
+    assert share.type is member
+    assert share.type == body["type"] and f"{share.type}" == body["type"]
+    assert json.dumps({"type": share.type}) == json.dumps({"type": body["type"]})
 
 
 @pytest.mark.parametrize(
@@ -112,3 +131,31 @@ def test_invalid_yaml_names_the_file(tmp_path):
     path.write_text("shares: [unclosed")
     with pytest.raises(ConfigError, match="bad.yaml.* is not valid YAML"):
         load_config(path)
+
+
+def test_left_out_settings_take_the_defaults_config_itself_has():
+    """The parser and the Config dataclass fall back to the same values, from nfsvol.defaults."""
+    parsed = parse_config({"shares": {"m": {"type": "nfs", "servers": ["a"], "export": "/e"}}})
+    built = Config(state_dir=Path(defaults.STATE_DIR), shares=parsed.shares, default_share="m")
+    assert parsed == built
+    assert (parsed.mount_timeout, parsed.mount_helper, parsed.umount_helper) == (
+        defaults.MOUNT_TIMEOUT, defaults.MOUNT_HELPER, defaults.UMOUNT_HELPER,
+    )  # fmt: skip
+    share = parsed.share("m")
+    assert share == Share(name="m", type=share.type, servers=("a",), export="/e")
+    assert (share.version, share.on_remove) == (defaults.NFS_VERSION, defaults.ON_REMOVE)
+
+
+@pytest.mark.parametrize(
+    ("servers", "timeout", "expected"),
+    [
+        ([["a"]], 10, 30.0),
+        ([["a", "b", "c"]], 10, 50.0),
+        ([["a"], ["a", "b"]], 4, 16.0),  # the share with the most servers sets it
+    ],
+)
+def test_lock_timeout_covers_a_mount_on_every_server_and_an_unmount(servers, timeout, expected):
+    """A share's lock is waited for as long as its holder may take to try every server."""
+    shares = {f"s{i}": {"type": "nfs", "servers": s, "export": "/e"} for i, s in enumerate(servers)}
+    raw = {"shares": shares, "default_share": "s0", "mount_timeout": timeout}
+    assert parse_config(raw).lock_timeout == expected

@@ -10,8 +10,10 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from nfsvol.driver import Driver
-from nfsvol.health import Prober
+from nfsvol.health import Health, HealthState, Prober, verdict
 from tests.fakes.servers import UMOUNT_HELPER, mounted_below
 
 
@@ -36,6 +38,24 @@ def monitored(world, statfs, **overrides) -> Driver:
 
 def health(driver, name="data"):
     return driver.get(name).status.get("health", {}).get("state")
+
+
+@pytest.mark.parametrize(
+    ("word", "member"),
+    [
+        ("ok", HealthState.OK),
+        ("unreachable", HealthState.UNREACHABLE),
+        ("stale", HealthState.STALE),
+        ("read-only", HealthState.READ_ONLY),
+    ],
+)
+def test_a_health_state_reads_as_its_member_and_is_stored_as_its_word(word, member):
+    """A probe's state and a stored verdict become HealthState members; stored, they are the word."""
+    assert verdict(None, word, "detail", now=5.0).state is member
+    stored = {"state": word, "detail": "detail", "checked": 5.0, "since": 5.0}
+    health = Health.from_json(stored)
+    assert health.state is member
+    assert health.to_json() == stored and type(health.to_json()["state"]) is str
 
 
 def test_a_mounted_share_is_probed_and_reported_ok(world):

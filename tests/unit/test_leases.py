@@ -12,7 +12,7 @@ import pytest
 
 from nfsvol.errors import VolumeHeld, VolumeInUse
 from nfsvol.fence import Fencer
-from nfsvol.leases import Lease, LeaseStore
+from nfsvol.leases import LOST, Lease, LeaseStore
 from nfsvol.periodic import Periodic
 from tests.support.namespaces import user_of
 
@@ -187,6 +187,15 @@ def test_two_hosts_racing_for_an_expired_lease_one_wins(world):
     assert [h.host for h in store.holders("db")] == ["b"]
     assert store.renew("db", old, "t2") is None  # a finds it lost
     assert store.renew("db", won, "t2") is not None
+
+
+@pytest.mark.parametrize(
+    ("token", "lost"),
+    [(LOST, True), ("0123456789abcdef", False), ("Lost", False), ("", False)],
+)
+def test_a_lease_is_lost_only_with_the_lost_token(token, lost):
+    """Lease.lost tells the record a fenced host keeps from a live lease, by its token alone."""
+    assert Lease("a", "t0", "t0", TTL, token).lost is lost
 
 
 def test_single_host_is_fixed_at_create(world):

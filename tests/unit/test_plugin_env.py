@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from nfsvol.cli import main
-from nfsvol.config import ENV_CONFIG, ENV_SHARE, ENV_TOP, config_from_env
+from nfsvol.config import ENV_CONFIG, ENV_SHARE, ENV_TOP, ShareType, config_from_env
 from nfsvol.errors import ConfigError
 
 MANIFEST = json.loads((Path(__file__).resolve().parents[2] / "config.json").read_text())
@@ -36,7 +36,7 @@ def test_one_share_settings(env, expected):
     config = config_from_env(env)
     assert config.share_names == ("main",) and config.default_share == "main"
     share = config.share("main")
-    assert share.type == "nfs"
+    assert share.type is ShareType.NFS
     assert {key: getattr(share, key) for key in expected} == expected
 
 

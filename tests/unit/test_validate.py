@@ -4,6 +4,7 @@ import pytest
 
 from nfsvol.errors import InvalidName, InvalidOption
 from nfsvol.validate import (
+    AccessMode,
     VolumeOptions,
     check_name,
     check_new_name,
@@ -76,12 +77,26 @@ def test_accepts_new_names_of_two_or_more_characters(name):
         ({"mode": "755"}, VolumeOptions(share="main", mode=0o755)),
         ({"mode": "2775"}, VolumeOptions(share="main", mode=0o2775)),
         ({"access": "shared"}, VolumeOptions(share="main")),
-        ({"access": "single-host"}, VolumeOptions(share="main", access="single-host")),
+        ({"access": "single-host"}, VolumeOptions(share="main", access=AccessMode.SINGLE_HOST)),
     ],
 )
 def test_parses_volume_options(opts, expected):
     """Allowed -o options are normalised into VolumeOptions."""
     assert parse_volume_options(opts, SHARES, "main") == expected
+
+
+@pytest.mark.parametrize(
+    ("opts", "member"),
+    [
+        (None, AccessMode.SHARED),
+        ({"uid": "1"}, AccessMode.SHARED),
+        ({"access": "shared"}, AccessMode.SHARED),
+        ({"access": "single-host"}, AccessMode.SINGLE_HOST),
+    ],
+)
+def test_access_parses_to_its_member(opts, member):
+    """`-o access=` becomes its AccessMode member (shared when left out), never a bare string."""
+    assert parse_volume_options(opts, SHARES, "main").access is member
 
 
 @pytest.mark.parametrize(
@@ -121,8 +136,9 @@ def test_options_round_trip_through_metadata():
     """as_dict is what a repeated Create is compared against."""
     options = VolumeOptions(share="main", uid=1, gid=2, mode=0o750)
     assert options.as_dict() == {"share": "main", "uid": "1", "gid": "2", "mode": "0750"}
-    single = VolumeOptions(share="main", access="single-host")
+    single = VolumeOptions(share="main", access=AccessMode.SINGLE_HOST)
     assert single.as_dict() == {"share": "main", "access": "single-host"}
+    assert all(type(value) is str for value in single.as_dict().values())  # as read back
 
 
 @pytest.mark.parametrize(
