@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from nfsvol.catalog import VolumeRecord
-from nfsvol.health import Health
+from nfsvol.health import Health, HealthState
 from nfsvol.leases import Lease, Watch
 from nfsvol.state import HostState
 
@@ -24,7 +24,7 @@ VOLUME_KINDS = [
 SHARE_KINDS = [
     ("mount_records", {"server": "10.0.0.1", "idle_since": None}),
     ("good_servers", "10.0.0.2"),
-    ("health", Health("ok", "", 1.0, 1.0)),
+    ("health", Health(HealthState.OK, "", 1.0, 1.0)),
     ("unanswered", 1733600000.5),
 ]
 
