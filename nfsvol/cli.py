@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "serve":
         return _run_ops(args)
     listen(args.socket)  # before the heavy imports: dockerd may be dialling already
-    from nfsvol.config import config_from_env, load_config
+    from nfsvol.config import load_config
+    from nfsvol.envconfig import config_from_env
     from nfsvol.errors import ConfigError, printable
     from nfsvol.server import serve
 

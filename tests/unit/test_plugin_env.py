@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from nfsvol.cli import main
-from nfsvol.config import ENV_CONFIG, ENV_SHARE, ENV_TOP, ShareType, config_from_env
+from nfsvol.config import ShareType
+from nfsvol.envconfig import ENV_CONFIG, ENV_SHARE, ENV_TOP, config_from_env
 from nfsvol.errors import ConfigError
 
 MANIFEST = json.loads((Path(__file__).resolve().parents[2] / "config.json").read_text())
