@@ -2,7 +2,7 @@
 
 A sync runs when Docker lists volumes and the host's cache is older than
 catalog_ttl. It reads the record folder's stamp (one GETATTR on NFS) and
-lists the records only if that changed (nfsvol.catalog.plan_reread). Timed
+lists the records only if that changed (nfsvol.share.catalog.plan_reread). Timed
 here in-process on a `path` share on local disk, so the figures are
 nfsvol's own cost: "unchanged" is the stamp check, "one changed" is the
 listing every sync paid before the stamp (one new record read besides).
@@ -20,11 +20,11 @@ from typing import Any
 
 from bench.local import path_share_config, volume_names
 from bench.stats import p50, timed_ms
-from nfsvol.catalog import VolumeRecord
 from nfsvol.config import parse_config
 from nfsvol.driver import Driver, Host
-from nfsvol.mounter import SubprocessMounter
-from nfsvol.roles import build_roles
+from nfsvol.host.mounter import SubprocessMounter
+from nfsvol.roles.build import build_roles
+from nfsvol.share.catalog import VolumeRecord
 from nfsvol.state import HostState
 
 COUNTS = (1_000, 10_000, 50_000)

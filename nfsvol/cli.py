@@ -6,7 +6,7 @@ import sys
 
 # Only what `serve` needs before its socket is bound; the rest loads lazily.
 from nfsvol import defaults
-from nfsvol.listener import DEFAULT_SOCKET, listen
+from nfsvol.edge.listener import DEFAULT_SOCKET, listen
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run_ops(args)
     listen(args.socket)  # before the heavy imports: dockerd may be dialling already
     from nfsvol.config import load_config
+    from nfsvol.edge.server import serve
     from nfsvol.envconfig import config_from_env
     from nfsvol.errors import ConfigError, printable
-    from nfsvol.server import serve
 
     try:
         config = config_from_env(os.environ) if args.from_env else load_config(args.config)

@@ -3,7 +3,7 @@
 The driver owns no I/O of its own making: the mounter, the host state, the
 clock and its roles (nfsvol.roles: reaching shares, the catalog cache,
 leases, mount IDs, removal, health) come in through the constructor, and
-`nfsvol.server` builds the real ones. Each share has its own lock; no lock
+`nfsvol.edge.server` builds the real ones. Each share has its own lock; no lock
 is ever global.
 """
 
@@ -12,17 +12,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nfsvol.attempt import Abandoned, Attempt
-from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.clock import Clock, rfc3339, utc_now
 from nfsvol.config import Config, Share, ShareType
-from nfsvol.dockerd import UNSEEN, Caller
 from nfsvol.errors import NfsvolError, VolumeConflict, VolumeNotFound
-from nfsvol.leases import LeaseStore
-from nfsvol.mounter import Mounter
-from nfsvol.roles import Roles
+from nfsvol.host.attempt import Abandoned, Attempt
+from nfsvol.host.dockerd import UNSEEN, Caller
+from nfsvol.host.mounter import Mounter
+from nfsvol.roles.build import Roles
+from nfsvol.roles.status import volume_status
+from nfsvol.share.catalog import ShareCatalog, VolumeRecord
+from nfsvol.share.leases import LeaseStore
 from nfsvol.state import HostState
-from nfsvol.status import volume_status
 from nfsvol.validate import VolumeOptions, check_name, check_new_name, parse_volume_options
 from nfsvol.verbs import Volume
 
@@ -133,7 +133,7 @@ class Driver:
             users = self._state.users(share.name, name)
             self.leases.refuse_lost(share, name)
             # Lease first, then the look for a Remove (whose marker comes
-            # before its look for leases): see nfsvol.removal. With users here the
+            # before its look for leases): see nfsvol.roles.removal. With users here the
             # lease is already on the share.
             lease = None if users else self.leases.take(share, catalog.root, record)
             try:
@@ -254,7 +254,7 @@ class Driver:
                 "share %s held by %s but not mounted; next Mount remounts", share.name, held
             )
 
-    # Mounts a dead dockerd left behind (see nfsvol.leaked).
+    # Mounts a dead dockerd left behind (see nfsvol.roles.leaked).
 
     def activated(self, caller: Caller) -> None:
         """dockerd said hello; one we cannot see gets a new tag for its Mounts."""

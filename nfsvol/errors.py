@@ -1,7 +1,7 @@
 """Typed domain errors.
 
 They are raised deep in the driver and turned into the wire format
-(`{"Err": message}`) only by the HTTP edge in `nfsvol.api`. Every message
+(`{"Err": message}`) only by the HTTP edge in `nfsvol.edge.api`. Every message
 names the offending value and says what to do about it.
 """
 

@@ -36,11 +36,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from nfsvol import fsutil
-from nfsvol.catalog import Listing, VolumeRecord
 from nfsvol.errors import OperationTimeout
-from nfsvol.health import Health
-from nfsvol.leases import Lease, Watch
+from nfsvol.host import fsutil
+from nfsvol.host.health import Health
+from nfsvol.share.catalog import Listing, VolumeRecord
+from nfsvol.share.leases import Lease, Watch
 
 T = TypeVar("T")
 
@@ -179,7 +179,7 @@ class HostState:
         self.holders: VolumeFiles[list[Lease]] = VolumeFiles(
             state_dir / "holders", _encode_holders, _decode_holders
         )
-        # The background probe's last verdict on each mounted share (nfsvol.health).
+        # The background probe's last verdict on each mounted share (nfsvol.host.health).
         self.health: ShareFiles[Health] = ShareFiles(
             state_dir / "health", Health.to_json, Health.from_json
         )
@@ -262,7 +262,7 @@ class HostState:
         """Stamp the state with the current boot id."""
         fsutil.write_json(self.root / "boot_id", boot_id)
 
-    # The last Plugin.Activate from a dockerd we cannot see (see nfsvol.dockerd).
+    # The last Plugin.Activate from a dockerd we cannot see (see nfsvol.host.dockerd).
 
     def activation(self) -> str | None:
         """The tag of that dockerd's Mounts."""

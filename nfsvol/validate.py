@@ -18,7 +18,7 @@ class AccessMode(enum.StrEnum):
     """How many hosts may use a volume at once; the value is what `-o access=` says."""
 
     SHARED = "shared"  # any number of hosts at once, the default
-    SINGLE_HOST = "single-host"  # one host at a time, under a lease (nfsvol.leases)
+    SINGLE_HOST = "single-host"  # one host at a time, under a lease (nfsvol.share.leases)
 
 
 VOLUME_OPTIONS = ("share", "uid", "gid", "mode", "access")
@@ -283,7 +283,7 @@ def lease_problem(data: object, file_name: str) -> str | None:
 
 
 def marker_problem(data: object) -> str | None:
-    """Why a Remove's intent marker (nfsvol.catalog.RemoveMarker) is unusable, or None."""
+    """Why a Remove's intent marker (nfsvol.share.catalog.RemoveMarker) is unusable, or None."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}, not an object"
     problem = _text_problem(data, ("host", "since", "token"))

@@ -1,16 +1,16 @@
 """What the HTTP edge needs from a driver: Docker's verbs, in plain Python types.
 
-`nfsvol.api` depends on this protocol only, as go-plugins-helpers' handler
+`nfsvol.edge.api` depends on this protocol only, as go-plugins-helpers' handler
 depends on its `Driver` interface. `nfsvol.driver.Driver` satisfies it
-structurally; mypy checks that where `nfsvol.server` hands one to
-`create_app`. The JSON Docker sends and expects is nfsvol.api's business alone.
+structurally; mypy checks that where `nfsvol.edge.server` hands one to
+`create_app`. The JSON Docker sends and expects is nfsvol.edge.api's business alone.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nfsvol.dockerd import UNSEEN, Caller
+from nfsvol.host.dockerd import UNSEEN, Caller
 
 
 @dataclass(frozen=True)

@@ -360,7 +360,7 @@ class DockerHost:
     def unsent(self, address: str, port: int) -> int:
         """Bytes this guest's TCP connections to address:port hold unacknowledged."""
         code = (
-            "import sys; from nfsvol import sockdiag; "
+            "import sys; from nfsvol.host import sockdiag; "
             "print(sum(c.queued for c in sockdiag.connections_to(sys.argv[1], int(sys.argv[2]))))"
         )
         argv = [self._repo_python(), "-c", code, address, str(port)]

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from nfsvol.catalog import ShareCatalog
 from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import MountFailed, OperationTimeout, printable
-from nfsvol.mounter import Mounter, NfsSource
+from nfsvol.host.mounter import Mounter, NfsSource
 from nfsvol.ops.probe import probe_access, root_squash, temp_mount, timed
-from nfsvol.pathshare import unprotected
+from nfsvol.share.catalog import ShareCatalog
+from nfsvol.share.pathshare import unprotected
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from nfsvol.config import Config, load_config
 from nfsvol.errors import ConfigError, NfsvolError, printable
-from nfsvol.mounter import SubprocessMounter
+from nfsvol.host.mounter import SubprocessMounter
 from nfsvol.ops import check, dockercli, doctor, listing
 from nfsvol.state import HostState
 

@@ -11,7 +11,7 @@ import shutil
 from typing import Any
 
 from nfsvol.errors import OperationTimeout
-from nfsvol.mounter import run
+from nfsvol.host.mounter import run
 
 DOCKER_HOST = "unix:///var/run/docker.sock"
 

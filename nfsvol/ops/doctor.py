@@ -19,7 +19,7 @@ from typing import TextIO
 
 from nfsvol.config import Config
 from nfsvol.errors import printable
-from nfsvol.mounter import Mounter
+from nfsvol.host.mounter import Mounter
 from nfsvol.ops.dockercli import Docker
 from nfsvol.ops.examine import Examiner, Issue
 from nfsvol.ops.repair import Repairer

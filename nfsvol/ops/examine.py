@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nfsvol import sharefs
-from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError
-from nfsvol.mounter import Mounter
+from nfsvol.host.mounter import Mounter
 from nfsvol.ops.dockercli import Docker
 from nfsvol.ops.probe import answers, share_root, timed, volume_dirs
 from nfsvol.ops.shadows import SHADOWED, local_volume, shadow_verdict
+from nfsvol.share import sharefs
+from nfsvol.share.catalog import ShareCatalog, VolumeRecord
 from nfsvol.state import HostState
 from nfsvol.validate import NAME_RE
 

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from nfsvol.catalog import ShareCatalog, VolumeRecord
 from nfsvol.config import Config, Share
 from nfsvol.errors import NfsvolError, printable
-from nfsvol.leases import Lease, LeaseStore
-from nfsvol.mounter import Mounter
+from nfsvol.host.mounter import Mounter
 from nfsvol.ops.probe import du_bytes, share_root, timed
+from nfsvol.share.catalog import ShareCatalog, VolumeRecord
+from nfsvol.share.leases import Lease, LeaseStore
 from nfsvol.state import HostState
 from nfsvol.validate import AccessMode
 

@@ -1,7 +1,7 @@
 """Bounded probes of shares: temporary mounts, stats, writes and sizes.
 
 A call into a dead NFS server can block forever in the kernel. Mounts and
-sizes run as children killed at their timeout (nfsvol.mounter.run); file
+sizes run as children killed at their timeout (nfsvol.host.mounter.run); file
 system calls run in a daemon thread the command stops waiting for.
 """
 
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from nfsvol import deadline
 from nfsvol.config import Share, ShareType
 from nfsvol.errors import MountFailed, OperationTimeout
-from nfsvol.mounter import Mounter, NfsSource, run
+from nfsvol.host import deadline
+from nfsvol.host.mounter import Mounter, NfsSource, run
 
 T = TypeVar("T")
 PROBE_PREFIX = ".nfsvol-probe-"

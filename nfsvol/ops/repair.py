@@ -7,14 +7,14 @@ started since. It never deletes anything on a share.
 
 from pathlib import Path
 
-from nfsvol.catalog import ShareCatalog
 from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError
-from nfsvol.mounter import Mounter
+from nfsvol.host.mounter import Mounter
 from nfsvol.ops.dockercli import Docker
 from nfsvol.ops.examine import Issue
 from nfsvol.ops.probe import share_root
 from nfsvol.ops.shadows import SHADOWED, local_volume, shadow_verdict
+from nfsvol.share.catalog import ShareCatalog
 from nfsvol.state import HostState
 
 

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from nfsvol import mountinfo
+from nfsvol.host import mountinfo
 
 MOUNT_HELPER = str(Path(__file__).with_name("mount_nfs.py"))
 UMOUNT_HELPER = str(Path(__file__).with_name("umount.py"))  # real umount, logged

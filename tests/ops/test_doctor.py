@@ -4,7 +4,7 @@ import hashlib
 import json
 import subprocess
 
-from nfsvol.leases import LOST
+from nfsvol.share.leases import LOST
 from tests.fakes.servers import mounted_below
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from nfsvol.api import BODY_TIMEOUT, MAX_BODY
+from nfsvol.edge.api import BODY_TIMEOUT, MAX_BODY
 from tests.fakes.servers import mounted_below
 from tests.support.plugin import ACCEPT
 

@@ -6,7 +6,7 @@ import statistics
 import threading
 import time
 
-from nfsvol.worker import HEADER_TIMEOUT
+from nfsvol.edge.worker import HEADER_TIMEOUT
 
 TRICKLERS = 100
 PACE = 0.5  # seconds between two bytes from one trickler

@@ -7,10 +7,10 @@ import pytest
 
 from nfsvol.config import Config, parse_config
 from nfsvol.driver import Driver, Host
-from nfsvol.fence import Fencer
-from nfsvol.health import Prober
-from nfsvol.mounter import SubprocessMounter
-from nfsvol.roles import build_roles
+from nfsvol.host.fence import Fencer
+from nfsvol.host.health import Prober
+from nfsvol.host.mounter import SubprocessMounter
+from nfsvol.roles.build import build_roles
 from nfsvol.state import HostState
 from tests.fakes.servers import MOUNT_HELPER, FakeClock, FakeServers, mounted_below, unmount_below
 

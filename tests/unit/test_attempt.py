@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from nfsvol.attempt import Abandoned, bounded
+from nfsvol.host.attempt import Abandoned, bounded
 
 
 def test_work_that_finishes_in_time_returns_its_result():

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from nfsvol import deadline
+from nfsvol.host import deadline
 
 
 def test_a_call_that_returns_in_time_gives_its_result():

@@ -464,7 +464,7 @@ def test_a_sync_lists_the_records_only_after_the_share_changed(world, caplog):
         listed = [r for r in caplog.records if r.getMessage().startswith("share main: listed")]
         return names, len(listed)
 
-    with caplog.at_level(logging.DEBUG, logger="nfsvol.cache"):
+    with caplog.at_level(logging.DEBUG, logger="nfsvol.roles.cache"):
         assert sync_on_b() == (["first"], 1)
         assert sync_on_b() == (["first"], 1)  # the same stamp, a tick later: now trusted
         assert sync_on_b() == (["first"], 0)
@@ -538,7 +538,7 @@ def test_capabilities_are_global():
 
 def test_timeout_errors_are_operation_timeouts(world):
     """A hung helper is reported as a timeout from the mounter itself."""
-    from nfsvol.mounter import NfsSource, SubprocessMounter
+    from nfsvol.host.mounter import NfsSource, SubprocessMounter
 
     world.servers.hang("nfs1")
     mounter = SubprocessMounter(world.config().mount_helper, "/usr/bin/umount", 1)
@@ -550,7 +550,7 @@ def test_timeout_errors_are_operation_timeouts(world):
 
 def test_a_stopped_mounter_kills_its_helpers_and_starts_no_more(world):
     """A plugin worker that exits takes its running mount helpers with it."""
-    from nfsvol.mounter import NfsSource, SubprocessMounter
+    from nfsvol.host.mounter import NfsSource, SubprocessMounter
 
     world.servers.hang("nfs1")
     mounter = SubprocessMounter(world.config().mount_helper, "/usr/bin/umount", 60)
@@ -591,7 +591,7 @@ def test_a_share_that_stops_answering_fails_in_time(world):
 
     Another process holding the share's lock blocks every call the way a
     hard NFS mount does while its server is down. (A FIFO planted on the
-    share no longer blocks anything: see nfsvol.sharefs.)
+    share no longer blocks anything: see nfsvol.share.sharefs.)
     """
     world.driver().create("held", None)
     world.driver().mount("held", "c0")  # keeps the share mounted

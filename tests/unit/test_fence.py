@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nfsvol.fence import Fencer
+from nfsvol.host.fence import Fencer
 from tests.support.namespaces import user_of
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from nfsvol.driver import Driver
-from nfsvol.health import Health, HealthState, Prober, verdict
+from nfsvol.host.health import Health, HealthState, Prober, verdict
 from tests.fakes.servers import UMOUNT_HELPER, mounted_below
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from nfsvol.dockerd import UNSEEN, Caller, caller_of, start_time, tagged_process
 from nfsvol.errors import VolumeInUse
+from nfsvol.host.dockerd import UNSEEN, Caller, caller_of, start_time, tagged_process
 from tests.fakes.servers import mounted_below
 from tests.support.namespaces import user_of
 

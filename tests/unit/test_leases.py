@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from nfsvol.errors import VolumeHeld, VolumeInUse
-from nfsvol.fence import Fencer
-from nfsvol.leases import LOST, Lease, LeaseStore
-from nfsvol.periodic import Periodic
+from nfsvol.host.fence import Fencer
+from nfsvol.roles.periodic import Periodic
+from nfsvol.share.leases import LOST, Lease, LeaseStore
 from tests.support.namespaces import user_of
 
 TTL = 30.0

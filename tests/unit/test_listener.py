@@ -9,7 +9,7 @@ import sys
 # Binds sys.argv[1], then reports what a gunicorn started next would find.
 LISTEN = """
 import os, socket, sys
-from nfsvol.listener import listen
+from nfsvol.edge.listener import listen
 listen(sys.argv[1])
 heavy = [m for m in ("flask", "gunicorn", "yaml", "nfsvol.driver") if m in sys.modules]
 fd3 = socket.socket(fileno=3)

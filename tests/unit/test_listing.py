@@ -2,7 +2,7 @@
 
 import pytest
 
-from nfsvol.catalog import STAMP_TICK, Listing, plan_reread
+from nfsvol.share.catalog import STAMP_TICK, Listing, plan_reread
 
 A, B = (1, 4096, 100, 100), (1, 4096, 200, 200)  # (inode, size, ctime, mtime)
 

@@ -1,8 +1,8 @@
-"""Lookups: one reader thread per share, however many askers (nfsvol.lookups)."""
+"""Lookups: one reader thread per share, however many askers (nfsvol.share.lookups)."""
 
 import threading
 
-from nfsvol.lookups import Lookups
+from nfsvol.share.lookups import Lookups
 
 
 class Reader:

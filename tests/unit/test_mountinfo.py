@@ -2,7 +2,7 @@
 
 import pytest
 
-from nfsvol import mountinfo
+from nfsvol.host import mountinfo
 
 SAMPLE = """\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw

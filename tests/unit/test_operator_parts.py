@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from nfsvol.config import key_lines, locate, parse_config
+from nfsvol.edge.logs import render, tag
 from nfsvol.errors import ConfigError, OperationTimeout
-from nfsvol.logs import render, tag
 from nfsvol.ops.listing import Listed, Progress, human_size, table
 from nfsvol.ops.probe import Access, root_squash, timed
 

@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
+from nfsvol.edge.logs import LINE_FORMAT, OneLineFormatter
 from nfsvol.errors import printable
-from nfsvol.logs import LINE_FORMAT, OneLineFormatter
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nfsvol.errors import VolumeInUse, VolumeNotFound
-from nfsvol.leases import Lease, LeaseStore
+from nfsvol.share.leases import Lease, LeaseStore
 
 SHARED = {"share": "scratch"}
 BOUND = 30.0  # max(lease_ttl 30, 2 * mount_timeout 4 * (0 servers + 1)): path shares

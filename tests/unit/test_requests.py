@@ -2,7 +2,7 @@
 
 import pytest
 
-from nfsvol.api import CreateRequest, MountRequest, NameRequest, parse_body
+from nfsvol.edge.api import CreateRequest, MountRequest, NameRequest, parse_body
 from nfsvol.errors import InvalidRequest
 
 

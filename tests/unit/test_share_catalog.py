@@ -4,7 +4,7 @@ import json
 import logging
 import os
 
-from nfsvol.catalog import ShareCatalog, TrashKeeper
+from nfsvol.share.catalog import ShareCatalog, TrashKeeper
 
 
 def record(name: str, share: str) -> dict[str, object]:
@@ -20,7 +20,7 @@ def test_a_skipped_record_is_logged_whole_relative_to_its_share(tmp_path, caplog
     long_name = "v" * 150 + "-tail"
     (volumes / f"{long_name}.json").write_text(json.dumps(record(long_name, "elsewhere")))
     (volumes / "evil\nforged\x1b[2J.json").write_text("{}")
-    with caplog.at_level(logging.WARNING, logger="nfsvol.sharefs"):
+    with caplog.at_level(logging.WARNING, logger="nfsvol.share.sharefs"):
         assert catalog.names() == [long_name]
         assert catalog.read(long_name) is None
     lines = [r.getMessage() for r in caplog.records]

@@ -12,8 +12,8 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from nfsvol import sockdiag
-from nfsvol.mounter import SubprocessMounter
+from nfsvol.host import sockdiag
+from nfsvol.host.mounter import SubprocessMounter
 
 
 @contextmanager

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from nfsvol.catalog import VolumeRecord
-from nfsvol.health import Health, HealthState
-from nfsvol.leases import Lease, Watch
+from nfsvol.host.health import Health, HealthState
+from nfsvol.share.catalog import VolumeRecord
+from nfsvol.share.leases import Lease, Watch
 from nfsvol.state import HostState
 
 LEASE = Lease("a", "2026-12-07T18:00:00Z", "2026-12-07T18:00:05Z", 30.0, "t1", "a.json")

@@ -1,7 +1,7 @@
 """This host's holds on volumes: leases, Remove markers, renewal and fencing.
 
 While a host has a volume mounted it holds a lease on the share
-(nfsvol.leases), renewed every lease_ttl / 3 by the keeper thread. A
+(nfsvol.share.leases), renewed every lease_ttl / 3 by the keeper thread. A
 `single-host` volume has one owner: another host may take it over only
 after watching its lease go unrenewed for ttl + grace on its own clock,
 and a holder that cannot renew fences itself (kills the volume's users,
@@ -15,15 +15,15 @@ import logging
 import time
 from pathlib import Path
 
-from nfsvol.attempt import Abandoned, Attempt, bounded
-from nfsvol.catalog import RemoveMarker, ShareCatalog, VolumeRecord
 from nfsvol.clock import Clock, rfc3339
 from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError, VolumeHeld, VolumeInUse, shown
-from nfsvol.fence import Fencer
-from nfsvol.leases import LOST, Lease, LeaseStore, Renewal, Watch, new_token
-from nfsvol.mounter import Mounter
-from nfsvol.shares import Shares
+from nfsvol.host.attempt import Abandoned, Attempt, bounded
+from nfsvol.host.fence import Fencer
+from nfsvol.host.mounter import Mounter
+from nfsvol.roles.shares import Shares
+from nfsvol.share.catalog import RemoveMarker, ShareCatalog, VolumeRecord
+from nfsvol.share.leases import LOST, Lease, LeaseStore, Renewal, Watch, new_token
 from nfsvol.state import HostState
 from nfsvol.validate import AccessMode
 

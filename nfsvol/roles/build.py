@@ -1,35 +1,25 @@
-"""The driver's roles, built in one place and handed to it.
+"""The driver's roles and its two background threads, built in one place and handed to it.
 
-From the bottom up:
-
-    Shares         reaching a share: mount, park, release, slots, ESTALE  nfsvol.shares
-    CatalogCache   this host's mirror of the shares' records              nfsvol.cache
-    Holds          leases and Remove markers across hosts, and fencing    nfsvol.holds
-    LeakedMounts   which Mounts a dead dockerd left behind                nfsvol.leaked
-    MountIds       who holds each volume here; letting go after the last  nfsvol.mountids
-    Removal        the on_remove policy, and emptying the trash           nfsvol.removal
-    HealthMonitor  probing mounted shares                                 nfsvol.monitor
-
-and two background threads (nfsvol.periodic): the janitor runs `tidy`
-below, the renewer keeps this host's leases.
+`nfsvol.edge.server` builds them from the real parts, the tests from theirs;
+the package's docstring (nfsvol.roles) says what each role does.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nfsvol.cache import CatalogCache
 from nfsvol.clock import Clock
 from nfsvol.config import Config
-from nfsvol.fence import Fencer
-from nfsvol.health import Prober
-from nfsvol.holds import Holds
-from nfsvol.leaked import LeakedMounts
-from nfsvol.monitor import HealthMonitor
-from nfsvol.mounter import Mounter
-from nfsvol.mountids import MountIds
-from nfsvol.periodic import Periodic
-from nfsvol.removal import Removal
-from nfsvol.shares import Shares
+from nfsvol.host.fence import Fencer
+from nfsvol.host.health import Prober
+from nfsvol.host.mounter import Mounter
+from nfsvol.roles.cache import CatalogCache
+from nfsvol.roles.holds import Holds
+from nfsvol.roles.leaked import LeakedMounts
+from nfsvol.roles.monitor import HealthMonitor
+from nfsvol.roles.mountids import MountIds
+from nfsvol.roles.periodic import Periodic
+from nfsvol.roles.removal import Removal
+from nfsvol.roles.shares import Shares
 from nfsvol.state import HostState
 
 

@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
 
-from nfsvol.catalog import ShareCatalog, VolumeRecord, plan_reread
 from nfsvol.clock import Clock
 from nfsvol.config import Config, Share
 from nfsvol.errors import NfsvolError, VolumeConflict, VolumeNotFound
-from nfsvol.health import UNREACHABLE
-from nfsvol.leases import Lease, LeaseStore
-from nfsvol.lookups import Lookups
-from nfsvol.shares import Shares
+from nfsvol.host.health import UNREACHABLE
+from nfsvol.roles.shares import Shares
+from nfsvol.share.catalog import ShareCatalog, VolumeRecord, plan_reread
+from nfsvol.share.leases import Lease, LeaseStore
+from nfsvol.share.lookups import Lookups
 from nfsvol.state import HostState
 from nfsvol.validate import check_name
 

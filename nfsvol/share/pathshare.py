@@ -7,8 +7,8 @@ path share gets no such options from nfsvol; its own mount must carry them.
 
 import os
 
-from nfsvol import mountinfo
 from nfsvol.config import Share
+from nfsvol.host import mountinfo
 
 REQUIRED = ("nosuid", "nodev")
 

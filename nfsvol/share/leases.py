@@ -1,6 +1,6 @@
 """Leases on the share: which hosts hold a volume, and whether one may take it over.
 
-Layout under a share's root (next to the catalog, see nfsvol.catalog):
+Layout under a share's root (next to the catalog, see nfsvol.share.catalog):
 
     <root>/.nfsvol/leases/<volume>/<host>.json        a host holding the volume
     <root>/.nfsvol/leases/<volume>/owner.<gen>.json   single-host: the owner
@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nfsvol import sharefs
-from nfsvol.catalog import META_DIR
 from nfsvol.errors import UnsafePath
-from nfsvol.sharefs import BadShareFile, ShareFS
+from nfsvol.share import sharefs
+from nfsvol.share.catalog import META_DIR
+from nfsvol.share.sharefs import BadShareFile, ShareFS
 from nfsvol.validate import is_name, lease_problem, owner_generation
 
 LOST = "lost"  # the token this host records for a lease it no longer holds

@@ -4,7 +4,7 @@ dockerd sends a Mount and an Unmount per container (and per copy-up), each
 with an ID. The counts live in the host state (nfsvol.state); this role
 changes them, and when a volume's last ID goes it unpins the volume's
 directory, gives up its lease and parks the share. Mounts a dead dockerd
-left behind (nfsvol.leaked judges which) are forgotten here too.
+left behind (nfsvol.roles.leaked judges which) are forgotten here too.
 """
 
 import functools
@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable
 
 from nfsvol.config import Config, Share, ShareType
-from nfsvol.dockerd import Caller
 from nfsvol.errors import NfsvolError, VolumeInUse
-from nfsvol.holds import Holds
-from nfsvol.leaked import LeakedMounts
-from nfsvol.mounter import Mounter
-from nfsvol.shares import Shares
+from nfsvol.host.dockerd import Caller
+from nfsvol.host.mounter import Mounter
+from nfsvol.roles.holds import Holds
+from nfsvol.roles.leaked import LeakedMounts
+from nfsvol.roles.shares import Shares
 from nfsvol.state import HostState
 
 log = logging.getLogger(__name__)

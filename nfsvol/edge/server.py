@@ -16,17 +16,18 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from nfsvol import logs, metrics, sharefs
-from nfsvol.api import create_app
 from nfsvol.clock import utc_now
 from nfsvol.config import Config, ShareType
 from nfsvol.driver import Driver, Host
-from nfsvol.mounter import SubprocessMounter
-from nfsvol.pathshare import unprotected
-from nfsvol.roles import build_roles
+from nfsvol.edge import logs, metrics
+from nfsvol.edge.api import create_app
+from nfsvol.host.mounter import SubprocessMounter
+from nfsvol.roles.build import build_roles
+from nfsvol.share import sharefs
+from nfsvol.share.pathshare import unprotected
 from nfsvol.state import HostState
 
-log = logging.getLogger("nfsvol.server")
+log = logging.getLogger("nfsvol.edge.server")
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter, from malloc.h
 LARGE_BLOCK = 128 * 1024  # glibc's default threshold, kept fixed
 
@@ -160,7 +161,7 @@ def serve(config: Config, socket_path: str, workers: int = 2, threads: int = 32)
         "umask": 0o077,  # socket and state files: root only
         "workers": workers,
         "threads": threads,
-        "worker_class": "nfsvol.worker.HeaderDeadlineWorker",  # gthread, headers bounded
+        "worker_class": "nfsvol.edge.worker.HeaderDeadlineWorker",  # gthread, headers bounded
         "timeout": 120,
         "graceful_timeout": 30,
         "accesslog": None,

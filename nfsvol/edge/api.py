@@ -18,7 +18,8 @@ from typing import Any, Self, TypeVar
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from nfsvol.dockerd import Caller, caller_of
+from nfsvol.edge.logs import new_request_id, render, tag
+from nfsvol.edge.metrics import NoMetrics, Recorder
 from nfsvol.errors import (
     InvalidRequest,
     NfsvolError,
@@ -27,8 +28,7 @@ from nfsvol.errors import (
     printable,
     shown,
 )
-from nfsvol.logs import new_request_id, render, tag
-from nfsvol.metrics import NoMetrics, Recorder
+from nfsvol.host.dockerd import Caller, caller_of
 from nfsvol.verbs import Verbs
 
 # The content type dockerd sends and expects (moby pkg/plugins).
@@ -39,7 +39,7 @@ MAX_BODY = 1024 * 1024
 # dockerd writes a body at once: a client silent this long mid-body has
 # stalled, and must not hold a worker thread forever.
 BODY_TIMEOUT = 10.0
-log = logging.getLogger("nfsvol.api")
+log = logging.getLogger("nfsvol.edge.api")
 requests_log = logging.getLogger("nfsvol.requests")
 
 
@@ -261,7 +261,7 @@ def _read_body() -> bytes:
 
 
 def _caller() -> Caller:
-    # gunicorn hands us the connection: its peer is the dockerd (see nfsvol.dockerd).
+    # gunicorn hands us the connection: its peer is the dockerd (see nfsvol.host.dockerd).
     return caller_of(request.environ.get("gunicorn.socket"))
 
 

@@ -3,21 +3,21 @@
 A Remove forgets the record first, then retains, archives or trashes the
 directory. Trashed trees are deleted outside the share's lock, a second
 at a time: a huge tree never holds up Docker's answer or the share, and
-the janitor (nfsvol.periodic) deletes what is left.
+the janitor (nfsvol.roles.periodic) deletes what is left.
 """
 
 import logging
 from collections.abc import Callable
 from datetime import UTC
 
-from nfsvol.attempt import Abandoned, bounded
-from nfsvol.catalog import ShareCatalog, TrashKeeper
 from nfsvol.clock import Clock
 from nfsvol.config import Config, Share, ShareType
-from nfsvol.holds import Holds
-from nfsvol.leases import LeaseStore
-from nfsvol.mountids import MountIds
-from nfsvol.shares import Shares
+from nfsvol.host.attempt import Abandoned, bounded
+from nfsvol.roles.holds import Holds
+from nfsvol.roles.mountids import MountIds
+from nfsvol.roles.shares import Shares
+from nfsvol.share.catalog import ShareCatalog, TrashKeeper
+from nfsvol.share.leases import LeaseStore
 from nfsvol.state import HostState
 
 # Seconds of trash deletion a Remove does before answering, and each janitor

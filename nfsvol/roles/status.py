@@ -3,9 +3,9 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nfsvol.catalog import VolumeRecord
 from nfsvol.config import Config, ShareType
-from nfsvol.mounter import NfsSource
+from nfsvol.host.mounter import NfsSource
+from nfsvol.share.catalog import VolumeRecord
 from nfsvol.state import HostState
 from nfsvol.validate import AccessMode
 

@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from nfsvol import defaults, mountinfo, sockdiag
+from nfsvol import defaults
 from nfsvol.errors import MountFailed, OperationTimeout
+from nfsvol.host import mountinfo, sockdiag
 from nfsvol.validate import FORCED_NFS_OPTIONS
 
-log = logging.getLogger("nfsvol.mounter")
+log = logging.getLogger("nfsvol.host.mounter")
 NFS_PORT = 2049  # what mountinfo leaves out of an NFS mount's options
 FORCE_TIMEOUT = 2.0  # one umount -f; one that actually unmounts can wait on the server
 FORCE_PAUSE = 0.2  # between two umount -f: time for a woken process to go on dying

@@ -1,6 +1,6 @@
 """The one door to a share: every read, write, rename, delete and listing.
 
-Layout reached through it (see nfsvol.catalog and nfsvol.leases):
+Layout reached through it (see nfsvol.share.catalog and nfsvol.share.leases):
 
     <root>/<name>/                                   volume data (containers write it)
     <root>/.nfsvol/{volumes,leases,removing,archive,trash}/

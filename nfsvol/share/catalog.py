@@ -14,7 +14,7 @@ leases, and a Mount writes its lease before it looks for a marker (see
 nfsvol.driver): of a Remove and a Mount racing on two hosts, at least one
 sees the other and fails, never both succeed.
 
-Every operation goes through nfsvol.sharefs: relative to descriptors,
+Every operation goes through nfsvol.share.sharefs: relative to descriptors,
 never following a symlink, files size-capped. A record counts only if its
 name is a volume name equal to its file name and its share is the share
 being read (nfsvol.validate.record_problem); anything else is skipped and
@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nfsvol import sharefs
 from nfsvol.errors import NfsvolError
-from nfsvol.sharefs import BadShareFile, ShareFS
+from nfsvol.share import sharefs
+from nfsvol.share.sharefs import BadShareFile, ShareFS
 from nfsvol.validate import is_name, marker_problem, record_problem
 
 META_DIR = ".nfsvol"

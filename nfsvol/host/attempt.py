@@ -2,7 +2,7 @@
 
 A hard NFS mount blocks every call on it until its server answers, and only
 SIGKILL interrupts the blocked thread. So the work runs on a helper thread
-(nfsvol.deadline) and the caller stops waiting at the deadline; the helper
+(nfsvol.host.deadline) and the caller stops waiting at the deadline; the helper
 may stay blocked.
 """
 
@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from nfsvol import deadline
+from nfsvol.host import deadline
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Share health: a background probe of every mounted share, and what it does about one.
 
 The janitor calls `check` each round; a share is probed once per
-health_interval (nfsvol.health.Prober: a statfs and a read under a
+health_interval (nfsvol.host.health.Prober: a statfs and a read under a
 deadline). A stale or hung share nobody holds is detached, so the next
 Mount mounts it afresh; one that containers hold is only reported (the
 state shows in `docker volume inspect` and `nfsvol doctor`).
@@ -12,9 +12,9 @@ import logging
 from nfsvol.clock import Clock
 from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import NfsvolError
-from nfsvol.health import OK, STALE, UNREACHABLE, Prober, verdict
-from nfsvol.mounter import Mounter
-from nfsvol.shares import Shares
+from nfsvol.host.health import OK, STALE, UNREACHABLE, Prober, verdict
+from nfsvol.host.mounter import Mounter
+from nfsvol.roles.shares import Shares
 from nfsvol.state import HostState
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ thread, and the caller waits for it no longer than it can afford; a call it
 gives up on may stay blocked, costing one thread until the process exits.
 
 This is the one place such threads are started. What giving up means (an
-error, a verdict, a race with a commit) is the caller's: nfsvol.attempt,
-nfsvol.health and nfsvol.ops.probe.
+error, a verdict, a race with a commit) is the caller's: nfsvol.host.attempt,
+nfsvol.host.health and nfsvol.ops.probe.
 """
 
 import threading

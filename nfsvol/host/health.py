@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nfsvol import deadline, mountinfo
+from nfsvol.host import deadline, mountinfo
 
 
 class HealthState(enum.StrEnum):

@@ -26,7 +26,7 @@ HEADER_TIMEOUT = 10.0
 HEAD_MAX = 64 * 1024
 _END = b"\r\n\r\n"  # gunicorn rejects any other end of a header block
 _HEAD = "nfsvol_head"  # the TConn attribute carrying the block to its thread
-log = logging.getLogger("nfsvol.worker")
+log = logging.getLogger("nfsvol.edge.worker")
 
 
 @dataclass

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from nfsvol import mountinfo
-from nfsvol.dockerd import start_time
+from nfsvol.host import mountinfo
+from nfsvol.host.dockerd import start_time
 
-log = logging.getLogger("nfsvol.fence")
+log = logging.getLogger("nfsvol.host.fence")
 
 
 class Fencer:

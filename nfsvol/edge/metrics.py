@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from nfsvol.config import Metrics
 from nfsvol.errors import MountFailed, OperationTimeout
-from nfsvol.health import HealthState
-from nfsvol.mounter import Mounter, NfsSource
+from nfsvol.host.health import HealthState
+from nfsvol.host.mounter import Mounter, NfsSource
 from nfsvol.state import HostState
 
 ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -42,7 +42,7 @@ class Recorder(Protocol):
         """`operation` (mount, umount or a request endpoint) ran out of time."""
 
     def share_file_skipped(self, share: str) -> None:
-        """A file on `share` was ignored as unsafe or malformed (see nfsvol.sharefs)."""
+        """A file on `share` was ignored as unsafe or malformed (see nfsvol.share.sharefs)."""
 
 
 class NoMetrics:

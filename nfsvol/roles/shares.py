@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from nfsvol.attempt import Abandoned, Attempt, bounded
-from nfsvol.catalog import ShareCatalog
 from nfsvol.clock import Clock, rfc3339
 from nfsvol.config import Config, Share, ShareType
 from nfsvol.errors import MountFailed, NfsvolError, OperationTimeout, ShareError
-from nfsvol.mounter import Mounter, NfsSource
+from nfsvol.host.attempt import Abandoned, Attempt, bounded
+from nfsvol.host.mounter import Mounter, NfsSource
+from nfsvol.share.catalog import ShareCatalog
 from nfsvol.state import HostState
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Shares:
         self._slot_count = slots
 
     def bounded_work(self, share: Share, verb: str, work: Callable[[Attempt], T]) -> T:
-        """Run work within the share's budget (see nfsvol.attempt).
+        """Run work within the share's budget (see nfsvol.host.attempt).
 
         A helper left blocked keeps the share's lock, so later calls on the
         share fail in time too; Docker gets its answer and is not wedged.

@@ -1,7 +1,7 @@
 """Mounts a dead dockerd left behind: which of a volume's Mounts nobody will Unmount.
 
 dockerd sends an Unmount for every Mount, unless it dies first. Each
-Mount is tagged with the dockerd that made it (nfsvol.dockerd): its pid
+Mount is tagged with the dockerd that made it (nfsvol.host.dockerd): its pid
 and start time when this host can see it, else an activation tag. A Mount
 whose dockerd is gone, of a volume no process here uses, is a leak; the
 driver forgets it. Only judgement lives here: the driver owns the counts.
@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from nfsvol.dockerd import ACTIVATION_TAG, Caller, new_activation, tagged_process
-from nfsvol.fence import Fencer
+from nfsvol.host.dockerd import ACTIVATION_TAG, Caller, new_activation, tagged_process
+from nfsvol.host.fence import Fencer
 from nfsvol.state import HostState
 
 log = logging.getLogger(__name__)
