@@ -1,4 +1,4 @@
-"""Build, once, the guest kernel, a small initramfs and a busybox image tarball."""
+"""Build, once, the guest kernel, a small initramfs, a busybox image tarball and the Engine."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed._proc import run
+from testbed.engines import Engine, chosen
 
 DEFAULT_CACHE = Path("/var/cache/nfsvol-testbed")
 BUSYBOX = "/usr/bin/busybox"
@@ -67,6 +68,7 @@ class Artifacts:
     initramfs: Path
     busybox_tar: Path
     kernel_version: str
+    engine: Engine
 
 
 def prepare(cache_dir: str | Path = DEFAULT_CACHE) -> Artifacts:
@@ -81,6 +83,7 @@ def prepare(cache_dir: str | Path = DEFAULT_CACHE) -> Artifacts:
         initramfs=initramfs,
         busybox_tar=_busybox_tar(cache),
         kernel_version=kver,
+        engine=chosen(cache, apt_mirror()),
     )
 
 

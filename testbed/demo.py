@@ -29,6 +29,8 @@ def demo(cache_dir: str | Path) -> int:
         _say("== starting nfs-ganesha on loopback and booting Docker hosts a and b (QEMU)")
         boots = cluster.start()
         _say("   hosts ready: " + ", ".join(f"{n} in {t:.0f}s" for n, t in boots.items()))
+        for name, host in cluster.hosts.items():
+            _say(f"   {name}: Docker Engine {host.engine_version()}")
         _say(f"   both run `nfsvol serve`; the volumes live on {cluster.export_dir('main')}")
         _say("== the failover drill")
         report = run_drill(cluster, _say)

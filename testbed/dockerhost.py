@@ -27,7 +27,6 @@ from testbed.artifacts import IMAGE_TAG, Artifacts
 from testbed.nfs import GUEST_HOST_ADDR
 
 QEMU = "/usr/bin/qemu-system-x86_64"
-DOCKER = "/usr/bin/docker"  # the distro client matches dockerd 20.10
 DEFAULT_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3"
 SHUTDOWN_TIMEOUT = 60  # as in guest/stage2.sh: emulated containers stop slowly
 REPO = Path(__file__).resolve().parent.parent
@@ -135,6 +134,8 @@ class DockerHost:
             f"tb.state={1 if self.state_dir else 0} tb.cache={self.root_cache} "
             f"tb.logs={1 if self.logs_dir else 0}"
         )
+        if self.artifacts.engine.root:
+            append += f" tb.engine={self.artifacts.engine.root}"
         if self.repo:
             append += f" tb.repo={self.repo}"
         argv = [
@@ -383,7 +384,7 @@ class DockerHost:
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         """Run the docker client on this machine against the guest's dockerd."""
-        argv = [DOCKER, "-H", f"tcp://127.0.0.1:{self.docker_port}", *args]
+        argv = [self.artifacts.engine.docker, "-H", f"tcp://127.0.0.1:{self.docker_port}", *args]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError(
@@ -391,6 +392,10 @@ class DockerHost:
                 f"{proc.returncode}: {proc.stderr.strip()[-2000:]}"
             )
         return proc
+
+    def engine_version(self) -> str:
+        """The version the guest's dockerd reports, e.g. 26.1.5+dfsg1."""
+        return self.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
 
     def load_image(self, tag: str = IMAGE_TAG) -> None:
         """Import the busybox rootfs tarball into the guest's dockerd as tag."""

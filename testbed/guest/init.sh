@@ -8,7 +8,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /modules.list); do modprobe "$m" || echo "init: modprobe $m failed"; done
 
-TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000; TB_CACHE=loose; TB_REPO=; TB_LOGS=0
+TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000; TB_CACHE=loose; TB_REPO=; TB_LOGS=0; TB_ENGINE=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         tb.hostname=*) TB_HOSTNAME="${arg#tb.hostname=}" ;;
@@ -17,6 +17,7 @@ for arg in $(cat /proc/cmdline); do
         tb.cache=*) TB_CACHE="${arg#tb.cache=}" ;;
         tb.repo=*) TB_REPO="${arg#tb.repo=}" ;;
         tb.logs=*) TB_LOGS="${arg#tb.logs=}" ;;
+        tb.engine=*) TB_ENGINE="${arg#tb.engine=}" ;;
     esac
 done
 
@@ -54,6 +55,7 @@ cp /stage2.sh /dockerd.sh /agent.py $R/run/testbed/
 cat > $R/run/testbed/env <<ENV
 TB_HOSTNAME=$TB_HOSTNAME
 TB_PYTHON=$TB_PYTHON
+TB_ENGINE=$TB_ENGINE
 ENV
 printf '::sysinit:/bin/busybox sh /run/testbed/stage2.sh\n::shutdown:/bin/busybox sync\n' > $R/etc/inittab
 echo "$TB_HOSTNAME" > $R/etc/hostname

@@ -325,7 +325,7 @@ def test_plugin_killed_between_the_mount_and_the_state_write(cluster):
     try:
         cluster.start_plugin(a)
         started = subprocess.Popen(
-            ["docker", "-H", f"tcp://127.0.0.1:{a.docker_port}", "run", "--rm", "--network",
+            [a.artifacts.engine.docker, "-H", f"tcp://127.0.0.1:{a.docker_port}", "run", "--rm", "--network",
              "none", "-v", f"{name}:/data", IMAGE_TAG, "true"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -9,6 +9,16 @@ from tests.hosts.conftest import run, unique, wait_released
 pytestmark = pytest.mark.hosts
 
 
+def test_the_hosts_run_the_chosen_engine_and_its_client(cluster):
+    """Every host's dockerd and the client driving it are the bed's Engine (26.1 unless
+    NFSVOL_BED_ENGINE says 20.10): every other test here is a claim about that release."""
+    for host in cluster.hosts.values():
+        engine = host.artifacts.engine
+        assert host.engine_version().startswith(f"{engine.version}."), host.name
+        client = host.docker("version", "--format", "{{.Client.Version}}").stdout
+        assert client.startswith(f"{engine.version}."), host.name
+
+
 def test_data_lands_on_the_server_and_survives_the_container(cluster):
     """A file written in a container is on ganesha's disk and in the next container."""
     a = cluster.hosts["a"]
