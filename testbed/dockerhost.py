@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -391,6 +392,35 @@ class DockerHost:
                 f"docker {' '.join(args)} on {self.name} exited "
                 f"{proc.returncode}: {proc.stderr.strip()[-2000:]}"
             )
+        return proc
+
+    def compose(
+        self,
+        *args: str,
+        command: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 300,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run Compose on this machine against the guest's dockerd, as `docker compose` would.
+
+        `command` is Compose's argv (default: the bed's engine's); `env` adds variables
+        for the compose file's interpolation.
+        """
+        argv = [*(command or self.artifacts.engine.compose), *args]
+        host = f"tcp://127.0.0.1:{self.docker_port}"
+        environ = {**os.environ, **(env or {}), "DOCKER_HOST": host}
+        what = f"{Path(argv[0]).name} {' '.join(args)} on {self.name}"
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout, check=False, env=environ
+            )
+        except subprocess.TimeoutExpired as exc:
+            said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+            raise TimeoutError(f"{what} killed after {timeout:.0f}s: {said[-2000:]}") from None
+        if check and proc.returncode != 0:
+            said = f"{proc.stdout.strip()}\n{proc.stderr.strip()}".strip()
+            raise RuntimeError(f"{what} exited {proc.returncode}: {said[-2000:]}")
         return proc
 
     def engine_version(self) -> str:

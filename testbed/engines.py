@@ -26,6 +26,7 @@ ENV_ENGINE = "NFSVOL_BED_ENGINE"  # "26.1" (default) or "20.10"
 ENGINES = ("26.1", "20.10")
 TRIXIE_PACKAGES = ("docker.io", "containerd", "docker-cli", "docker-compose")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+COMPOSE_V1 = ("/usr/bin/docker-compose",)  # 1.29, Debian 12's docker-compose
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,15 @@ class Engine:
 
     @property
     def compose(self) -> list[str]:
-        """argv of Compose: v2 (a CLI plugin, run directly) for 26.1, v1 for 20.10."""
+        """argv of Compose: v2 for 26.1, v1 (Debian 12's) for 20.10.
+
+        v2 is the CLI plugin run on its own: without the variable the docker CLI sets
+        when it execs a plugin, it takes `up`, `down`, ... as its first argument
+        (`compose up` is refused: unknown docker command "compose compose").
+        """
         if self.root:
-            return [f"{self.root}/usr/libexec/docker/cli-plugins/docker-compose", "compose"]
-        return ["/usr/bin/docker-compose"]
+            return [f"{self.root}/usr/libexec/docker/cli-plugins/docker-compose"]
+        return list(COMPOSE_V1)
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """An environment whose PATH finds this engine's binaries first."""
