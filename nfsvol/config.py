@@ -94,6 +94,10 @@ class Config:
         idle = self.idle_unmount
         return min(max(idle / 2, 1.0) if idle else 30.0, 30.0, self.health_interval)
 
+    def call_budget(self, share: Share) -> float:
+        """Seconds one call may spend on `share`: a mount attempt per server, plus the work."""
+        return self.mount_timeout * (len(share.servers) + 1)
+
     @property
     def lock_timeout(self) -> float:
         """Seconds to wait for a share's lock on this host.

@@ -118,11 +118,10 @@ class Holds:
                 self._refuse_live(share, name, lease, "Remove")
 
     def _marker_bound(self, share: Share) -> float:
-        # A live Remove keeps its marker for at most its budget (one
-        # mount_timeout per server, plus one); twice that, and never less
-        # than a lease, before a marker is taken for a crash's leftover.
-        budget = self.config.mount_timeout * (len(share.servers) + 1)
-        return max(self.config.lease_ttl, 2 * budget)
+        # A live Remove keeps its marker for at most its call budget; twice
+        # that, and never less than a lease, before a marker is taken for a
+        # crash's leftover.
+        return max(self.config.lease_ttl, 2 * self.config.call_budget(share))
 
     def _marker_wait(self, share: Share, name: str, marker: RemoveMarker) -> float:
         """Seconds until `marker` counts as left by a crash; 0 once it does.

@@ -82,8 +82,8 @@ class Shares:
             self._slots.release()
 
     def budget(self, share: Share) -> float:
-        """Seconds a call may spend on the share: a mount attempt per server, plus the work."""
-        return self.config.mount_timeout * (len(share.servers) + 1)
+        """Seconds a call may spend on the share (Config.call_budget)."""
+        return self.config.call_budget(share)
 
     def root(self, share: Share) -> Path:
         """Where the share's files are on this host (mounted or not)."""

@@ -159,3 +159,18 @@ def test_lock_timeout_covers_a_mount_on_every_server_and_an_unmount(servers, tim
     shares = {f"s{i}": {"type": "nfs", "servers": s, "export": "/e"} for i, s in enumerate(servers)}
     raw = {"shares": shares, "default_share": "s0", "mount_timeout": timeout}
     assert parse_config(raw).lock_timeout == expected
+
+
+@pytest.mark.parametrize(
+    ("servers", "timeout", "expected"),
+    [
+        (["a"], 10, 20.0),  # one mount attempt, then the call's own work
+        (["a", "b", "c"], 5, 20.0),  # an attempt on each server before giving up
+    ],
+)
+def test_call_budget_is_a_mount_attempt_per_server_plus_the_work(servers, timeout, expected):
+    """A call on a share (and a Remove's marker) is bounded by its share's servers."""
+    raw = {"shares": {"s": {"type": "nfs", "servers": servers, "export": "/e"}},
+           "mount_timeout": timeout}  # fmt: skip
+    config = parse_config(raw)
+    assert config.call_budget(config.shares["s"]) == expected
