@@ -53,9 +53,13 @@ class Engine:
 
     @property
     def compose(self) -> list[str]:
-        """argv of Compose: v2 (a CLI plugin, run directly) for 26.1, v1 for 20.10."""
+        """argv of Compose: v2 (a CLI plugin, run directly) for 26.1, v1 for 20.10.
+
+        Run directly, the plugin takes `docker-compose up`; `compose` after it
+        would be read as `docker compose compose` and refused.
+        """
         if self.root:
-            return [f"{self.root}/usr/libexec/docker/cli-plugins/docker-compose", "compose"]
+            return [f"{self.root}/usr/libexec/docker/cli-plugins/docker-compose"]
         return ["/usr/bin/docker-compose"]
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
