@@ -25,7 +25,7 @@ from typing import Any
 from bench.local import VOLUMES, volume_names
 from bench.stats import p50
 from tests.fakes.servers import unmount_below
-from tests.support.dockerd import Dockerd
+from tests.support.dockerd import Dockerd, engine_named
 from tests.support.plugin import PluginProcess, UnixHTTPConnection
 
 DRIVER = "nfsvol"
@@ -51,7 +51,8 @@ def private_dockerd(root: Path, plugin_socket: str | None) -> Dockerd:
     if plugin_socket is not None:
         (etc / "plugins" / f"{DRIVER}.spec").write_text(f"unix://{plugin_socket}\n")
     unshare = ["unshare", "--mount", "--propagation", "private"]
-    return Dockerd(root, [*unshare, "sh", "-c", HIDE_PLUGINS, "sh", str(etc), str(run)])
+    wrapper = [*unshare, "sh", "-c", HIDE_PLUGINS, "sh", str(etc), str(run)]
+    return Dockerd(root, engine_named("20.10"), wrapper)  # the machine's own, as before
 
 
 def api(daemon: Dockerd, method: str, path: str, body: object = None) -> tuple[int, bytes]:

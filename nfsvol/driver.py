@@ -129,7 +129,8 @@ class Driver:
         name = record.name
         share = self.config.share(record.share)
         with self.shares.access(share, linger=False) as catalog:
-            self.mount_ids.drop_leaked(share, name)  # e.g. this ID, restarted by a new dockerd
+            self.mount_ids.forget_restarted(share.name, name, mount_id)
+            self.mount_ids.drop_leaked(share, name)
             users = self._state.users(share.name, name)
             self.leases.refuse_lost(share, name)
             # Lease first, then the look for a Remove (whose marker comes

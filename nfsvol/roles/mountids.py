@@ -91,6 +91,20 @@ class MountIds:
         self._state.set_users(share, name, {i: n for i, n in users.items() if i not in ids})
         self.unpin_unused(share, name)
 
+    def forget_restarted(self, share: str, name: str, mount_id: str) -> None:
+        """With the share locked: before a Mount, forget `mount_id` if an earlier dockerd made it.
+
+        moby mounts a restarted container again under its old mount ID, and
+        starts a container only once its task is gone. So that ID's count
+        from a dead dockerd will never see its Unmount, however busy the
+        volume: a process that uses it now is another container, or one
+        starting (runc's init briefly holds a copy of this host's mounts).
+        """
+        if mount_id in self._leaked.left_by_earlier_dockerd(share, name):
+            log.warning("volume %s: mount %s, made by an earlier dockerd, starts afresh",
+                        name, mount_id)  # fmt: skip
+            self.forget(share, name, [mount_id])
+
     def refuse_in_use(self, share: str, name: str) -> None:
         """Raise VolumeInUse if a live container here holds the volume."""
         # dockerd sends Remove only when no container of its own refers to

@@ -1,4 +1,9 @@
-"""A real dockerd on this machine that finds nfsvol through a spec file."""
+"""A real dockerd on this machine that finds nfsvol through a spec file.
+
+`bed` is parametrized over ENGINES, so every test here runs once per engine
+(`test_x[20.10]`, `test_x[26.1]`). pytest runs one engine's tests together and
+finishes that bed before it builds the next: the beds share the spec file.
+"""
 
 import json
 import time
@@ -8,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from testbed.engines import Engine
 from tests.fakes.servers import MOUNT_HELPER, FakeServers, unmount_below
-from tests.support.dockerd import Dockerd, import_busybox
+from tests.support.dockerd import ENGINES, Dockerd, engine_named, import_busybox
 from tests.support.plugin import PluginClient, PluginProcess
 
 SPEC_DIR = Path("/etc/docker/plugins")
@@ -28,6 +34,11 @@ class DockerBed:
     image: str
     state_dir: Path
     servers: FakeServers
+
+    @property
+    def engine(self) -> Engine:
+        """The Docker Engine this bed's dockerd and client come from."""
+        return self.daemon.engine
 
     def share_mounted(self, share: str = "nfs") -> bool:
         """Whether nfsvol holds the NFS share `share` mounted on this host."""
@@ -76,9 +87,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="session")
-def bed(tmp_path_factory):
-    root = tmp_path_factory.mktemp("docker")
+_live_beds: list[str] = []  # at most one: the spec file below is shared
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def bed(request, tmp_path_factory):
+    version = request.param
+    assert not _live_beds, f"bed {version} started while bed {_live_beds} still runs"
+    root = tmp_path_factory.mktemp(f"docker-{version}-")
     share = root / "share"
     share.mkdir()
     # Share "nfs" goes through a real mount, made by the fake mount.nfs (a bind mount).
@@ -101,8 +117,9 @@ def bed(tmp_path_factory):
     SPEC_DIR.mkdir(parents=True, exist_ok=True)
     spec = SPEC_DIR / f"{DRIVER}.spec"
     spec.write_text(f"unix://{plugin.socket_path}\n")
-    daemon = Dockerd(root / "dockerd")
+    daemon = Dockerd(root / "dockerd", engine_named(version))
     daemon.root.mkdir()
+    _live_beds.append(version)
     try:
         daemon.start()
         image = import_busybox(daemon, root)
@@ -118,3 +135,4 @@ def bed(tmp_path_factory):
         servers.end_strays()
         spec.unlink(missing_ok=True)
         unmount_below(root)
+        _live_beds.remove(version)

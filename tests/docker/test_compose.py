@@ -1,6 +1,11 @@
-"""docker-compose, brought up by pytest-docker, with a volume declared `driver: nfsvol`."""
+"""Compose, brought up by pytest-docker, with a volume declared `driver: nfsvol`.
+
+Each engine's own Compose: v1 (`docker-compose`) with 20.10, v2 with 26.1.
+Both find the bed's dockerd through DOCKER_HOST (v2 has no -H).
+"""
 
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -14,9 +19,13 @@ pytestmark = pytest.mark.docker
 PROJECT = "nfsvolcompose"
 
 
+def _host(bed) -> str:
+    return f"unix://{bed.daemon.socket}"
+
+
 @pytest.fixture(scope="session")
 def docker_compose_command(bed):
-    return f"docker-compose -H unix://{bed.daemon.socket}"
+    return f"DOCKER_HOST={shlex.quote(_host(bed))} {shlex.join(bed.engine.compose)}"
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +40,7 @@ def docker_compose_project_name():
 
 @pytest.fixture(scope="session")
 def docker_setup():
-    return ["up -d"]  # compose v1 (Debian's docker-compose) has no --wait
+    return ["up -d"]  # compose v1 (Debian 12's docker-compose) has no --wait
 
 
 def _page(bed) -> str:
@@ -71,10 +80,10 @@ def test_a_compose_service_finds_a_volume_made_on_another_host(bed, tmp_path):
     finally:
         host_a.kill()
     (bed.share / name / "f").write_text("from-a\n")  # what a's container wrote
-    compose = f"docker-compose -H unix://{bed.daemon.socket}".split()
+    compose = bed.engine.compose
     file = str(Path(__file__).with_name("compose-external.yml"))
     argv = [*compose, "-f", file, "-p", "nfsvolexternal", "up", "--exit-code-from", "reader"]
-    env = {**os.environ, "NFSVOL_VOLUME": name}
+    env = {**os.environ, "NFSVOL_VOLUME": name, "DOCKER_HOST": _host(bed)}
     try:
         up = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert up.returncode == 0, up.stdout + up.stderr

@@ -1,6 +1,10 @@
 """The share stays mounted a while after its last container: the next run mounts nothing."""
 
+import pytest
+
 from tests.docker.conftest import DRIVER, IDLE_UNMOUNT, unique, wait_for
+
+pytestmark = pytest.mark.docker
 
 
 def test_back_to_back_runs_share_one_mount_released_when_idle(bed):

@@ -2,7 +2,11 @@
 
 import random
 
+import pytest
+
 from tests.docker.conftest import DRIVER, unique, wait_for
+
+pytestmark = pytest.mark.docker
 
 
 def test_the_mount_stays_until_the_last_of_fifty_containers_stops(bed):

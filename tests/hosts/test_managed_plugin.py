@@ -23,7 +23,7 @@ from testbed.drill import run_drill
 from testbed.nfs import PSEUDO
 from testbed.registry import PackageIndex, Registry
 from tests.hosts.conftest import SEE_EACH_OTHER, read_when, run, swarm_of, unique, wait_released
-from tests.support.dockerd import Dockerd
+from tests.support.dockerd import Dockerd, engine_named
 
 pytestmark = pytest.mark.hosts
 
@@ -70,7 +70,7 @@ def bundle(tmp_path_factory, registry):
     """plugin/build run here; builds 1 and 2 (differing by MARKER) pushed to the registry."""
     work = tmp_path_factory.mktemp("plugin-build")
     (work / "dockerd").mkdir()
-    daemon = Dockerd(work / "dockerd")
+    daemon = Dockerd(work / "dockerd", engine_named("20.10"))  # the machine's own, as before
     index = PackageIndex(REPO, str(REPO / ".venv" / "bin" / "python"), work / "index")
     daemon.start()
     try:

@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.servers import mounted_below
-from tests.support.dockerd import Dockerd, import_busybox
+from tests.support.dockerd import ENGINES, Dockerd, engine_named, import_busybox
 
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture
-def daemon(tmp_path):
-    dockerd = Dockerd(tmp_path / "dockerd")
+@pytest.fixture(params=ENGINES)
+def daemon(request, tmp_path):
+    """A dockerd of each engine in turn: doctor speaks to both APIs."""
+    dockerd = Dockerd(tmp_path / "dockerd", engine_named(request.param))
     dockerd.root.mkdir()
     dockerd.start()
     yield dockerd

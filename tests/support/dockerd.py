@@ -1,4 +1,10 @@
-"""A real dockerd on this machine, with a data root of the test's own."""
+"""A real dockerd on this machine, with a data root of the test's own.
+
+The tiers that drive one run each test on every engine in ENGINES: Debian 12's
+Engine 20.10 and Debian 13's 26.1 (testbed/engines.py). Each Dockerd uses its
+engine's dockerd and the client of the same release, never the `docker` on
+PATH (this machine's /usr/local/bin/docker is another release).
+"""
 
 import contextlib
 import os
@@ -11,10 +17,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from testbed.artifacts import DEFAULT_CACHE, apt_mirror
+from testbed.engines import Engine, engine
 from tests.fakes.servers import unmount_below
 
-DOCKER = "/usr/bin/docker"  # the client that matches Debian's dockerd
-DOCKERD = "/usr/sbin/dockerd"
+ENGINES = ("20.10", "26.1")  # oldest first: the machine's own engine, then Debian 13's
 BUSYBOX = "/bin/busybox"
 IMAGE = "nfsvol-test/busybox:latest"
 
@@ -22,8 +29,9 @@ IMAGE = "nfsvol-test/busybox:latest"
 class Dockerd:
     """Start, restart and drive one dockerd; every call has a timeout."""
 
-    def __init__(self, root: Path, wrapper: Sequence[str] = ()) -> None:
+    def __init__(self, root: Path, engine: Engine, wrapper: Sequence[str] = ()) -> None:
         self.root = root
+        self.engine = engine
         self.wrapper = list(wrapper)  # argv that execs dockerd, e.g. in its own namespace
         # containerd's sockets live under the exec root, and a unix socket path
         # must fit in 108 bytes: pytest's tmp paths are too long for that.
@@ -36,14 +44,17 @@ class Dockerd:
     def start(self, timeout: float = 60) -> None:
         """Run dockerd (no networking needed) and wait for its API."""
         argv = [
-            *self.wrapper, DOCKERD,
+            *self.wrapper, self.engine.dockerd,
             "--data-root", str(self.root / "data"), "--exec-root", str(self.exec_root),
             "--pidfile", str(self.root / "dockerd.pid"), "-H", f"unix://{self.socket}",
             "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
             "--storage-driver", "overlay2", *self.flags,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+            # The engine's env puts its containerd and shims first on PATH.
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=log, start_new_session=True, env=self.engine.env()
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"dockerd exited: {self.log_tail()}"
@@ -104,7 +115,7 @@ class Dockerd:
     ) -> subprocess.CompletedProcess[str]:
         """Run the docker CLI against this daemon."""
         result = subprocess.run(
-            [DOCKER, "-H", f"unix://{self.socket}", *args],
+            [self.engine.docker, "-H", f"unix://{self.socket}", *args],
             input=stdin.decode() if stdin is not None else None,
             capture_output=True,
             text=True,
@@ -120,6 +131,11 @@ class Dockerd:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def engine_named(version: str) -> Engine:
+    """Engine `version` (one of ENGINES), from the testbed's cache (26.1 is fetched once)."""
+    return engine(version, DEFAULT_CACHE, apt_mirror())
 
 
 def busybox_rootfs_tar(dest: Path) -> Path:

@@ -84,6 +84,24 @@ def test_an_id_mounted_again_by_a_new_dockerd_counts_once(world):
     assert mounted_below(world.tmp) == []
 
 
+def test_an_id_mounted_again_by_a_new_dockerd_counts_once_while_the_volume_is_in_use(
+    world, tmp_path
+):
+    """Another process using the volume (a container starting, which briefly holds a
+    copy of this host's mounts) does not keep the earlier dockerd's count of that ID."""
+    driver = world.driver()
+    driver.create("data", None)
+    with dockerd() as (old, proc), dockerd() as (new, _):
+        driver.mount("data", "c1", old)
+        killed(proc)
+        with user_of(world.share_mount() / "data", tmp_path / "starting"):
+            driver.mount("data", "c1", new)
+        driver.unmount("data", "c1")
+        assert users(driver, "data") == []
+    world.idle_out(driver)  # the last release parked the share
+    assert mounted_below(world.tmp) == []
+
+
 def test_remove_drops_a_dead_dockerds_mounts_and_refuses_a_live_ones(world):
     """dockerd sends Remove only when none of its containers refers to the volume."""
     driver = world.driver()
