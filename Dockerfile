@@ -9,8 +9,10 @@ FROM ${BASE} AS build
 # Unset unless given: pip then uses PyPI. The tests point it at a loopback index.
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
+# nfs-common for mount.nfs; netbase for /etc/protocols, where mount.nfs
+# looks up proto=tcp (the slim base has none).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv nfs-common \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv nfs-common netbase \
  && rm -rf /var/lib/apt/lists/*
 COPY setup.cfg pyproject.toml README.md /src/
 COPY nfsvol /src/nfsvol
