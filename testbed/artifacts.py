@@ -58,6 +58,8 @@ MODULES = (
     "inet_diag",
     "tcp_diag",
 )
+# Loaded only in the NFS server guest (see guest/init.sh): its disk and knfsd.
+SERVER_MODULES = ("virtio_blk", "ext4", "nfsd")
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def _module_name(path: str) -> str:
 
 def _inputs_digest(kver: str) -> str:
     """Digest of everything the initramfs is built from, to detect staleness."""
-    h = hashlib.sha256(json.dumps([kver, MODULES]).encode())
+    h = hashlib.sha256(json.dumps([kver, MODULES, SERVER_MODULES]).encode())
     for name in ("init.sh", "stage2.sh", "dockerd.sh", "agent.py"):
         h.update((GUEST_DIR / name).read_bytes())
     h.update(Path(BUSYBOX).read_bytes())
@@ -176,7 +178,8 @@ def _initramfs(cache: Path, kroot: Path, kver: str) -> Path:
         for name in ("stage2.sh", "dockerd.sh", "agent.py"):
             shutil.copy2(GUEST_DIR / name, root / name)
         (root / "modules.list").write_text("\n".join(MODULES) + "\n")
-        for rel in _module_closure(moddir, MODULES):
+        (root / "server-modules.list").write_text("\n".join(SERVER_MODULES) + "\n")
+        for rel in _module_closure(moddir, MODULES + SERVER_MODULES):
             dest = root / "lib" / "modules" / kver / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(moddir / rel, dest)

@@ -1,7 +1,9 @@
-"""Docker hosts running nfsvol against a real ganesha server: the bed the tests and the demo share.
+"""Docker hosts running nfsvol against a real NFS server: the bed the tests and the demo share.
 
-Inside every guest the NFS server answers at SERVER_IP on the standard ports
-(DNAT to ganesha on this machine's loopback), and DEAD_IP is a server that
+The server is one of SERVER_KINDS. With ganesha (the default), inside every
+guest the server answers at SERVER_IP on the standard ports (DNAT to ganesha
+on this machine's loopback). With knfsd, Linux's own server runs in a guest of
+its own on the hosts' LAN at KNFSD_IP (testbed/knfsd.py). DEAD_IP is a server that
 is down: connections to it are refused at once. SECOND_IP is a second
 ganesha in front of the same disk (two heads, one storage), started only by
 the drills that need it. The hosts also reach each other on a LAN of their
@@ -23,7 +25,8 @@ from typing import Any
 from testbed._proc import free_port, wait_for
 from testbed.artifacts import IMAGE_TAG, Artifacts
 from testbed.dockerhost import PLUGIN_SOCKET, DockerHost, Forward, LanPort, boot_all
-from testbed.nfs import PSEUDO, NfsServer, ensure_rpcbind
+from testbed.knfsd import GuestPath, KernelNfsServer
+from testbed.nfs import GUEST_HOST_ADDR, PSEUDO, NfsServer, ensure_rpcbind
 
 SERVER_IP = "10.0.2.101"
 DEAD_IP = "10.0.2.103"
@@ -34,6 +37,8 @@ METRICS_SOCKET = "/run/nfsvol/metrics.sock"
 LEASE_TTL, HEALTH_INTERVAL = 10, 5  # short, so the drills take seconds, not minutes
 IDLE_UNMOUNT = 2  # short, so tests see an unused share released within seconds
 LAN_PREFIX = "192.168.76"
+KNFSD_IP = f"{LAN_PREFIX}.200"
+SERVER_KINDS = ("ganesha", "knfsd")
 SHARES = ("main", "v3", "ft", "ha")
 V3_OPTIONS = ["hard", "proto=tcp", f"port={NFS_PORT}", "mountproto=tcp", f"mountport={MOUNT_PORT}"]
 
@@ -55,7 +60,7 @@ _ACTIVATE_PROBE = (
 )
 
 
-def plugin_config() -> dict[str, Any]:
+def plugin_config(server: str = "ganesha") -> dict[str, Any]:
     """nfsvol's config on every host: one export per share, all on the bed's server."""
     return {
         "state_dir": "/var/lib/nfsvol",
@@ -66,23 +71,38 @@ def plugin_config() -> dict[str, Any]:
         "health_interval": HEALTH_INTERVAL,
         "idle_unmount": IDLE_UNMOUNT,
         "metrics": {"socket": METRICS_SOCKET},
-        "shares": {
-            "main": _nfs([SERVER_IP], "main", "4.1", ["hard"]),
-            # ganesha's lock manager is off in the bed, so v3 goes without NLM.
-            "v3": _nfs([SERVER_IP], "v3", "3", [*V3_OPTIONS, "nolock"]),
-            # The first server is down: mounts fall through to the second.
-            "ft": _nfs([DEAD_IP, SERVER_IP], "ft", "4.1", ["hard"]),
-            # Two heads, one disk: when the first dies, mounts go to the second.
-            "ha": _nfs([SERVER_IP, SECOND_IP], "ha", "4.1", ["hard"]),
-        },
+        "shares": _knfsd_shares() if server == "knfsd" else _ganesha_shares(),
     }
 
 
-def _nfs(servers: list[str], sub: str, version: str, options: list[str]) -> dict[str, Any]:
+def _ganesha_shares() -> dict[str, Any]:
+    return {
+        "main": _nfs([SERVER_IP], f"{PSEUDO}/main", "4.1", ["hard"]),
+        # ganesha's lock manager is off in the bed, so v3 goes without NLM.
+        "v3": _nfs([SERVER_IP], f"{PSEUDO}/v3", "3", [*V3_OPTIONS, "nolock"]),
+        # The first server is down: mounts fall through to the second.
+        "ft": _nfs([DEAD_IP, SERVER_IP], f"{PSEUDO}/ft", "4.1", ["hard"]),
+        # Two heads, one disk: when the first dies, mounts go to the second.
+        "ha": _nfs([SERVER_IP, SECOND_IP], f"{PSEUDO}/ha", "4.1", ["hard"]),
+    }
+
+
+def _knfsd_shares() -> dict[str, Any]:
+    return {
+        "main": _nfs([KNFSD_IP], "/export/main", "4.2", ["hard"]),
+        # knfsd runs lockd and statd: v3 locks go through NLM, as on a NAS.
+        "v3": _nfs([KNFSD_IP], "/export/v3", "3", ["hard", "proto=tcp"]),
+        "ft": _nfs([DEAD_IP, KNFSD_IP], "/export/ft", "4.2", ["hard"]),
+        # Exported with root_squash, the default of Linux's exports(5).
+        "squashed": _nfs([KNFSD_IP], "/squashed", "4.2", ["hard"]),
+    }
+
+
+def _nfs(servers: list[str], export: str, version: str, options: list[str]) -> dict[str, Any]:
     return {
         "type": "nfs",
         "servers": servers,
-        "export": f"{PSEUDO}/{sub}",
+        "export": export,
         "version": version,
         "options": options,
         "on_remove": "delete",
@@ -90,7 +110,7 @@ def _nfs(servers: list[str], sub: str, version: str, options: list[str]) -> dict
 
 
 class Cluster:
-    """One ganesha server and named Docker hosts, each running nfsvol."""
+    """One NFS server (ganesha or knfsd) and named Docker hosts, each running nfsvol."""
 
     def __init__(
         self,
@@ -100,22 +120,36 @@ class Cluster:
         cpus: int = 1,
         memory_mb: int = 1536,
         config: dict[str, Any] | None = None,
+        server: str = "ganesha",
     ) -> None:
-        self.workdir = workdir
-        self.config = config or plugin_config()  # nfsvol's, on every host
+        if server not in SERVER_KINDS:
+            raise ValueError(f"server {server!r}: choose one of {', '.join(SERVER_KINDS)}")
+        self.workdir, self.kind = workdir, server
+        self.config = config or plugin_config(server)  # nfsvol's, on every host
         self.artifacts, self.cpus, self.memory_mb = artifacts, cpus, memory_mb
-        self.server = NfsServer(workdir / "export")
-        self.second = NfsServer(workdir / "export")  # same disk; started by the drills
         self.segment = free_port()  # the hosts' LAN
         dead_port = free_port()  # nothing ever listens here
         self.forwards = [
-            Forward(SERVER_IP, NFS_PORT, self.server.nfs_port),
-            Forward(SERVER_IP, MOUNT_PORT, self.server.mnt_port),
-            Forward(SECOND_IP, NFS_PORT, self.second.nfs_port),
-            Forward(SECOND_IP, MOUNT_PORT, self.second.mnt_port),
             Forward(DEAD_IP, NFS_PORT, dead_port),
             Forward(DEAD_IP, MOUNT_PORT, dead_port),
         ]
+        self.server: NfsServer | KernelNfsServer
+        self.second: NfsServer | None = None
+        if server == "knfsd":
+            lan = LanPort(self.segment, KNFSD_IP, "52:54:00:76:00:c8")
+            self.server = KernelNfsServer(workdir, artifacts, lan)
+            self.server_ip, self.wire = KNFSD_IP, self.server.wire
+        else:
+            self.server = NfsServer(workdir / "export")
+            self.second = NfsServer(workdir / "export")  # same disk; started by the drills
+            self.forwards += [
+                Forward(SERVER_IP, NFS_PORT, self.server.nfs_port),
+                Forward(SERVER_IP, MOUNT_PORT, self.server.mnt_port),
+                Forward(SECOND_IP, NFS_PORT, self.second.nfs_port),
+                Forward(SECOND_IP, MOUNT_PORT, self.second.mnt_port),
+            ]
+            # Clients connect to SERVER_IP; the packets leave for ganesha's port.
+            self.server_ip, self.wire = SERVER_IP, (GUEST_HOST_ADDR, self.server.nfs_port)
         self.hosts: dict[str, DockerHost] = {}
         self._lan_numbers: dict[str, int] = {}
         for name in names:
@@ -157,23 +191,51 @@ class Cluster:
 
     def start(self) -> dict[str, float]:
         """Start the server, boot every host in parallel, start nfsvol; return boot times."""
-        self._rpcbind = self._rpcbind or ensure_rpcbind()
-        self.server.start()
-        for share in SHARES:
-            self.export_dir(share).mkdir(parents=True, exist_ok=True)
         hosts = list(self.hosts.values())
-        times = boot_all(hosts)
+        if isinstance(self.server, KernelNfsServer):
+            self.server.ensure_disk()
+            times = boot_all([*hosts, self.server.guest])[:-1]  # the server boots beside them
+            self.server.start()
+        else:
+            self._rpcbind = self._rpcbind or ensure_rpcbind()
+            self.server.start()
+            for share in SHARES:
+                self.server.export_dir.joinpath(share).mkdir(parents=True, exist_ok=True)
+            times = boot_all(hosts)
         with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             list(pool.map(self._provision, hosts))
         return {h.name: t for h, t in zip(hosts, times, strict=True)}
 
-    def export_dir(self, share: str) -> Path:
-        """The directory on this machine that holds `share`'s data (the server's disk)."""
+    def export_dir(self, share: str) -> Path | GuestPath:
+        """The folder that holds `share`'s data on the server's own disk.
+
+        ganesha's disk is a folder on this machine; knfsd's is read in its guest.
+        """
+        if isinstance(self.server, KernelNfsServer):
+            return self.server.share_dir(share)
         return self.server.export_dir / share
+
+    def recreate_share(self, share: str) -> None:
+        """Restore `share`'s folder as from a backup, then restart the server.
+
+        The same files with new inodes: every file handle a client holds is stale,
+        and nothing the server cached keeps the old ones.
+        """
+        if isinstance(self.server, KernelNfsServer):
+            self.server.recreate(share)
+        else:
+            export = self.server.export_dir / share
+            backup = export.with_name(f"{share}.backup")
+            shutil.copytree(export, backup, symlinks=True)
+            shutil.rmtree(export)
+            backup.rename(export)
+        self.server.restart()
 
     def _provision(self, host: DockerHost) -> None:
         host.load_image(IMAGE_TAG)
         host.run(["mkdir", "-p", "/etc/nfsvol", "/run/docker/plugins"]).check()
+        if self.kind == "knfsd":  # the NFSv3 lock client's helpers, as nfs-common runs them
+            host.run(["sh", "-c", "pidof rpcbind || rpcbind; pidof rpc.statd || rpc.statd"])
         host.write_file(PLUGIN_CONFIG, json.dumps(self.config, indent=2))
         self.start_plugin(host)
         for step in self.on_boot:
@@ -225,7 +287,8 @@ class Cluster:
         mounts = self.hosts[name].run(["cat", "/proc/mounts"]).check().stdout
         lines = [line for line in mounts.splitlines() if line.split()[2] in ("nfs", "nfs4")]
         if share is not None:
-            lines = [line for line in lines if line.split()[0].endswith(f":{PSEUDO}/{share}")]
+            export = self.config["shares"][share]["export"]
+            lines = [line for line in lines if line.split()[0].endswith(f":{export}")]
         return lines
 
     def metrics(self, name: str) -> str:
@@ -250,8 +313,12 @@ class Cluster:
         """Power everything off and stop the server; keep the work directory."""
         for host in self.hosts.values():
             host.close()
-        self.server.stop()
-        self.second.stop()
+        if isinstance(self.server, KernelNfsServer):
+            self.server.close()
+        else:
+            self.server.stop()
+        if self.second is not None:
+            self.second.stop()
         if self._rpcbind is not None:
             self._rpcbind.terminate()
             self._rpcbind.wait(timeout=10)
@@ -261,5 +328,6 @@ class Cluster:
         """close(), then delete the work directory."""
         self.close()
         self.server.cleanup()
-        self.second.cleanup()
+        if self.second is not None:
+            self.second.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)

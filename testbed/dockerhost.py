@@ -98,8 +98,14 @@ class DockerHost:
         cpu_model: str = "qemu64",
         lan: LanPort | None = None,
         logs_dir: str | Path | None = None,
+        disk: str | Path | None = None,
+        dockerd: bool = True,
     ) -> None:
         self.name = name
+        # A raw disk image the guest sees as /dev/vda (the NFS server's), and
+        # whether it runs dockerd at all (the NFS server guest does not).
+        self.disk = Path(disk) if disk else None
+        self.dockerd = dockerd
         # Kept across reboots and power-offs: one folder per boot (see boot_logs).
         self.logs_dir = Path(logs_dir) if logs_dir else None
         self.artifacts = artifacts
@@ -133,7 +139,7 @@ class DockerHost:
             f"console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check "
             f"tb.hostname={self.name} tb.python={self.python} "
             f"tb.state={1 if self.state_dir else 0} tb.cache={self.root_cache} "
-            f"tb.logs={1 if self.logs_dir else 0}"
+            f"tb.logs={1 if self.logs_dir else 0} tb.dockerd={int(self.dockerd)}"
         )
         if self.artifacts.engine.root:
             append += f" tb.engine={self.artifacts.engine.root}"
@@ -179,6 +185,13 @@ class DockerHost:
                 f"socket,id=n1,mcast={LAN_GROUP}:{self.lan.segment},localaddr=127.0.0.1",
                 "-device",
                 f"virtio-net-pci,netdev=n1,mac={self.lan.mac}",
+            ]
+        if self.disk:
+            argv += [
+                "-drive",
+                f"file={self.disk},if=none,id=d0,format=raw,cache=writeback",
+                "-device",
+                "virtio-blk-pci,drive=d0",
             ]
         if self.state_dir:
             argv += [
@@ -269,7 +282,7 @@ class DockerHost:
     def _ready(self) -> bool:
         if self._qemu is None or self._qemu.poll() is not None:
             raise RuntimeError(f"qemu for {self.name} exited: {self._tail()}")
-        return self._ping_agent() and self._ping_docker()
+        return self._ping_agent() and (not self.dockerd or self._ping_docker())
 
     def _tail(self) -> str:
         logs = [self.workdir / "qemu.err", self.console_log]

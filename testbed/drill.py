@@ -16,6 +16,7 @@ from pathlib import Path
 from testbed.artifacts import IMAGE_TAG
 from testbed.cluster import Cluster
 from testbed.dockerhost import DockerHost
+from testbed.knfsd import GuestPath
 
 # Writes files of random data, fsyncs each, and prints their SHA-256 manifest.
 WRITER = (
@@ -60,11 +61,12 @@ def parse_manifest(text: str) -> dict[str, str]:
     return {name.strip(): digest for digest, name in pairs}
 
 
-def server_manifest(directory: Path) -> dict[str, str]:
+def server_manifest(directory: Path | GuestPath) -> dict[str, str]:
     """Digests computed on the NFS server's own disk, with no NFS in between."""
+    entries: list[Path | GuestPath] = list(directory.iterdir())
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.iterdir())
+        for p in sorted(entries, key=lambda entry: entry.name)
         if p.is_file()
     }
 
@@ -162,7 +164,7 @@ def run_drill(
     if restore:
         _restore_a(cluster, report, say, share)
     report.on_server = server_manifest(cluster.export_dir(share) / vol)
-    say(f"[server] digests on ganesha's disk match: {report.on_server == report.manifest_a}")
+    say(f"[server] digests on {cluster.kind}'s disk match: {report.on_server == report.manifest_a}")
     b.docker("rm", "-f", "web-b", check=False)  # single-host: already gone
     if restore:  # else a's dead web server still holds the volume
         b.docker("volume", "rm", vol)

@@ -6,9 +6,8 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in $(cat /modules.list); do modprobe "$m" || echo "init: modprobe $m failed"; done
 
-TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000; TB_CACHE=loose; TB_REPO=; TB_LOGS=0; TB_ENGINE=
+TB_HOSTNAME=guest; TB_PYTHON=python3; TB_STATE=0; TB_MSIZE=512000; TB_CACHE=loose; TB_REPO=; TB_LOGS=0; TB_ENGINE=; TB_DOCKERD=1
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         tb.hostname=*) TB_HOSTNAME="${arg#tb.hostname=}" ;;
@@ -18,8 +17,13 @@ for arg in $(cat /proc/cmdline); do
         tb.repo=*) TB_REPO="${arg#tb.repo=}" ;;
         tb.logs=*) TB_LOGS="${arg#tb.logs=}" ;;
         tb.engine=*) TB_ENGINE="${arg#tb.engine=}" ;;
+        tb.dockerd=*) TB_DOCKERD="${arg#tb.dockerd=}" ;;
     esac
 done
+# The NFS server guest (no dockerd) also needs its disk and knfsd; the modules
+# can load only here, since the real root has none for this kernel.
+lists=/modules.list; [ "$TB_DOCKERD" = 0 ] && lists="$lists /server-modules.list"
+for m in $(cat $lists); do modprobe "$m" || echo "init: modprobe $m failed"; done
 
 R=/newroot
 mkdir -p $R
@@ -56,6 +60,7 @@ cat > $R/run/testbed/env <<ENV
 TB_HOSTNAME=$TB_HOSTNAME
 TB_PYTHON=$TB_PYTHON
 TB_ENGINE=$TB_ENGINE
+TB_DOCKERD=$TB_DOCKERD
 ENV
 printf '::sysinit:/bin/busybox sh /run/testbed/stage2.sh\n::shutdown:/bin/busybox sync\n' > $R/etc/inittab
 echo "$TB_HOSTNAME" > $R/etc/hostname

@@ -30,6 +30,7 @@ echo "stage2 done at $(cut -d" " -f1 /proc/uptime)s uptime" > /run/testbed/boot.
 # Time for emulated containers to stop and their volumes to be unmounted:
 # the default 15 s lets a slow guest force-exit before sending Unmount.
 echo '{"shutdown-timeout": 60}' > /run/testbed/daemon.json
-/bin/busybox sh /run/testbed/dockerd.sh
+# The NFS server guest runs no dockerd (tb.dockerd=0).
+if [ "$TB_DOCKERD" = 1 ]; then /bin/busybox sh /run/testbed/dockerd.sh; fi
 # -S: the agent needs only the stdlib, and site imports cost seconds under TCG.
 setsid "$TB_PYTHON" -I -S /run/testbed/agent.py 7000 </dev/null >/run/testbed/agent.log 2>&1 &

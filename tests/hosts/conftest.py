@@ -1,7 +1,12 @@
-"""Two QEMU Docker hosts with kernel NFS clients, running nfsvol against real ganesha.
+"""Two QEMU Docker hosts with kernel NFS clients, running nfsvol against a real NFS server.
 
 Booting costs about 30 s a host, so the hosts are shared by the whole
 session; a test that powers a host off boots it again before it ends.
+
+The server is ganesha unless a test says otherwise with
+`@pytest.mark.servers("ganesha", "knfsd")`: it then runs once on each, with
+the server's kind in its id (`-k knfsd` picks knfsd's). pytest finishes every
+test of one server's bed before it boots the next.
 """
 
 import contextlib
@@ -20,20 +25,28 @@ from testbed.swarm import Swarm
 SWARM_MANAGER, SWARM_WORKERS = "m", ("a", "b")
 
 
+def pytest_generate_tests(metafunc):
+    if "cluster" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("servers")
+        kinds = marker.args if marker else ("ganesha",)
+        metafunc.parametrize("cluster", kinds, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
+def cluster(request, tmp_path_factory):
     started = time.monotonic()
-    bed = Cluster(tmp_path_factory.mktemp("hosts"), prepare())
+    kind = request.param
+    bed = Cluster(tmp_path_factory.mktemp(f"hosts-{kind}"), prepare(), server=kind)
     try:
         boots = bed.start()
-        print(f"\nhost tier: bed up in {time.monotonic() - started:.1f}s, boots {boots}")
+        print(f"\nhost tier: {kind} bed up in {time.monotonic() - started:.1f}s, boots {boots}")
         yield bed
     finally:
         for name in bed.hosts:
             if bed.hosts[name].running():
                 (bed.workdir / f"nfsvol-{name}.log").write_text(bed.plugin_log(name))
         bed.close()
-        print(f"\nhost tier: {time.monotonic() - started:.1f}s with the bed up")
+        print(f"\nhost tier: {time.monotonic() - started:.1f}s with the {kind} bed up")
 
 
 def unique(prefix: str) -> str:

@@ -5,7 +5,7 @@ import pytest
 from testbed.cluster import LEASE_TTL
 from testbed.drill import run_drill
 
-pytestmark = pytest.mark.hosts
+pytestmark = [pytest.mark.hosts, pytest.mark.servers("ganesha", "knfsd")]
 
 
 def test_failover_drill(cluster):

@@ -5,7 +5,6 @@ against ganesha's disk where the data really lives.
 """
 
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -53,8 +52,9 @@ def _timed(host, *args: str, check: bool = True):
     return result, time.monotonic() - started
 
 
+@pytest.mark.servers("ganesha", "knfsd")
 def test_server_restart_during_writes(cluster):
-    """fsync'd files survive a ganesha restart byte for byte; the writer resumes by itself."""
+    """fsync'd files survive a server restart byte for byte; the writer resumes by itself."""
     a, b = cluster.hosts["a"], cluster.hosts["b"]
     name, writer, late = unique("rw"), unique("writer"), unique("late")
     a.docker("run", "-d", "--name", writer, "--network", "none", "--volume-driver", "nfsvol",
@@ -178,6 +178,7 @@ def _state(host, ctr: str) -> str:
     return host.docker("inspect", "-f", "{{.State.Status}}", ctr, check=False).stdout.strip()
 
 
+@pytest.mark.servers("ganesha", "knfsd")
 def test_stale_handle_is_remounted_without_an_operator(cluster):
     """The export is recreated under a mounted share: the monitor says so within its
     interval, and the next Mount mounts it afresh."""
@@ -189,13 +190,7 @@ def test_stale_handle_is_remounted_without_an_operator(cluster):
     a.docker("run", "-d", "--name", holder, "--network", "none", "-v", f"{vol}:/data",
              IMAGE_TAG, "sleep", "900")  # fmt: skip
     try:
-        # Restored from a backup: the same files, new inodes, so every old handle is stale.
-        export = cluster.export_dir("ft")
-        backup = export.with_name("ft.backup")
-        shutil.copytree(export, backup, symlinks=True)
-        shutil.rmtree(export)
-        backup.rename(export)
-        cluster.server.restart()  # the server is swapped too: nothing cached keeps old handles
+        cluster.recreate_share("ft")  # as from a backup; the server restarts too
         restarted = time.monotonic()
         target = "/var/lib/nfsvol/mnt/ft"
         probe = a.run(["stat", "-f", target])

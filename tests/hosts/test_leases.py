@@ -13,7 +13,6 @@ import pytest
 from testbed import IMAGE_TAG
 from testbed.cluster import HEALTH_INTERVAL, LEASE_TTL, NFS_PORT, SECOND_IP, SERVER_IP
 from testbed.drill import wait_listed
-from testbed.nfs import GUEST_HOST_ADDR
 from tests.hosts.conftest import run, unique
 from tests.hosts.test_faults import _wait
 
@@ -29,8 +28,9 @@ WRITER = (
 
 
 def _nfs_rule(cluster, action: str) -> list[str]:
-    return ["iptables-legacy", action, "OUTPUT", "-p", "tcp", "-d", GUEST_HOST_ADDR,
-            "--dport", str(cluster.server.nfs_port), "-j", "DROP"]  # fmt: skip
+    address, port = cluster.wire  # where the server's packets really go
+    return ["iptables-legacy", action, "OUTPUT", "-p", "tcp", "-d", address,
+            "--dport", str(port), "-j", "DROP"]  # fmt: skip
 
 
 def _running(host, name: str) -> bool:
@@ -38,6 +38,7 @@ def _running(host, name: str) -> bool:
     return state.stdout.strip() == "true"
 
 
+@pytest.mark.servers("ganesha", "knfsd")
 def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster, drill_round):
     """single-host: b refused while a renews; after a's cut-off, a's writer dies, b takes over.
 
@@ -94,7 +95,9 @@ def test_a_partitioned_holder_is_fenced_and_the_other_host_takes_over(cluster, d
     else:
         # a is back on the network: nothing it queued may overwrite b's manifest.
         # TCP's backed-off retransmission (up to 2 min) is when queued bytes would land.
-        drained = _wait(lambda: a.unsent(SERVER_IP, NFS_PORT) == 0, 180, "a's queue to drain")
+        drained = _wait(
+            lambda: a.unsent(cluster.server_ip, NFS_PORT) == 0, 180, "a's queue to drain"
+        )
     time.sleep(LEASE_TTL)
     assert manifest.read_text() == "b-1\n"
     b.docker("run", "-d", "--name", keeper, "--network", "none", *NFSVOL, "-v", f"{vol}:/data",
