@@ -67,6 +67,15 @@ class GuestPath:
         """Whether the path is a directory."""
         return self._test("-d")
 
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
+        """Make the directory (parents and exist_ok as in pathlib)."""
+        if exist_ok and self.is_dir():
+            return
+        argv = ["mkdir", *(["-p"] if parents else []), self.path]
+        done = self.guest.run(argv)
+        if done.rc != 0:
+            raise FileExistsError(f"{self}: {done.stderr.strip()}")
+
     def read_bytes(self) -> bytes:
         """The file's bytes (through base64: the agent's replies are text)."""
         done = self.guest.run(["base64", "-w0", self.path])
