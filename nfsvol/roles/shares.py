@@ -75,8 +75,10 @@ class Shares:
         except Abandoned:
             raise OperationTimeout(
                 f"{verb} on share {share.name!r} got no answer from "
-                f"{', '.join(share.servers)} within {budget:g}s; the server is down or "
-                "unreachable: check it with `nfsvol check`, then retry"
+                f"{', '.join(share.servers)} within {budget:g}s; the server is down, "
+                "unreachable, or just restarted and in its NFSv4 grace period (new opens "
+                "wait up to nfsv4gracetime, 90 s on Linux's server, for a client that never "
+                "reclaims): check it with `nfsvol check`, then retry"
             ) from None
         finally:
             self._slots.release()

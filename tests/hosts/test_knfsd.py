@@ -127,18 +127,27 @@ def test_a_server_reboot_loses_no_fsynced_byte(cluster):
 
 def test_root_squash_refuses_an_owner_and_names_the_fix(cluster):
     """On knfsd's default root_squash export, Create with uid fails clearly, changing
-    nothing; a plain Create works and its containers write."""
+    nothing; a plain Create works and its containers write.
+
+    Docker's copy-up into a new volume chowns it to the image's owner, which a
+    squashed root may not do: that run fails in dockerd, as docs/operators.md says.
+    """
     b = cluster.hosts["b"]
-    name = unique("sq")
+    name, copied = unique("sq"), unique("sqcopy")
     refused = b.docker("volume", "create", "-d", "nfsvol", "-o", "share=squashed",
                        "-o", "uid=1000", name, check=False)  # fmt: skip
     assert refused.returncode != 0 and "root_squash" in refused.stderr, refused.stderr
     assert f"{name}'" in refused.stderr, "the error names the volume's directory"
     assert not (cluster.export_dir("squashed") / name).exists()  # nothing half-made
     b.docker("volume", "create", "-d", "nfsvol", "-o", "share=squashed", name)
-    assert run(b, "-v", f"{name}:/data", "echo hi > /data/f; cat /data/f").stdout == "hi\n"
+    # /vol is not in the image: nothing to copy up, so nothing to chown.
+    assert run(b, "-v", f"{name}:/vol", "echo hi > /vol/f; cat /vol/f").stdout == "hi\n"
     assert (cluster.export_dir("squashed") / name / "f").read_text() == "hi\n"
-    print(f"\n  root_squash refusal: {refused.stderr.strip()[-200:]}")
+    b.docker("volume", "create", "-d", "nfsvol", "-o", "share=squashed", copied)
+    copy_up = run(b, "-v", f"{copied}:/data", "true", check=False)  # the image has /data
+    assert copy_up.returncode != 0 and "operation not permitted" in copy_up.stderr, copy_up
+    print(f"\n  root_squash refusal: {refused.stderr.strip()[-200:]}\n"
+          f"  Docker's copy-up on it: {copy_up.stderr.strip()[-200:]}")  # fmt: skip
 
 
 def test_nfsv3_locks_go_through_nlm_across_hosts(cluster):
