@@ -287,7 +287,9 @@ class Cluster:
         mounts = self.hosts[name].run(["cat", "/proc/mounts"]).check().stdout
         lines = [line for line in mounts.splitlines() if line.split()[2] in ("nfs", "nfs4")]
         if share is not None:
-            export = self.config["shares"][share]["export"]
+            shares = self.config["shares"]
+            # A share of another plugin (the managed one's) sits beside the bed's.
+            export = shares[share]["export"] if share in shares else f"{PSEUDO}/{share}"
             lines = [line for line in lines if line.split()[0].endswith(f":{export}")]
         return lines
 
