@@ -44,7 +44,8 @@ _PLUGIN_CPU = (
 )
 
 
-def _run_ms(host: DockerHost, *mounts: str) -> float:
+def run_ms(host: DockerHost, *mounts: str) -> float:
+    """Milliseconds of one `docker run --rm` of the bed's image running `true` with `mounts`."""
     args = ["run", "--rm", "--network", "none", *mounts, IMAGE_TAG, "true"]
     return timed_ms(lambda: host.docker(*args, timeout=600))
 
@@ -52,7 +53,7 @@ def _run_ms(host: DockerHost, *mounts: str) -> float:
 def _rpcs_of_run(host: DockerHost, volume: str) -> int:
     """NFS RPCs on nfsvol's share mount during one `docker run` of `volume`."""
     before = _nfs_rpcs(host)
-    _run_ms(host, "-v", f"{volume}:/data")
+    run_ms(host, "-v", f"{volume}:/data")
     return _nfs_rpcs(host) - before
 
 
@@ -69,11 +70,14 @@ def _local_nfs_volume(host: DockerHost, cluster: Cluster, name: str) -> None:
     )  # fmt: skip
 
 
-def _call_ms(cluster: Cluster, host: str, volume: str, endpoint: str = "Mount") -> list[float]:
-    """Milliseconds of each successful `endpoint` call for `volume`, from the plugin's log."""
+def call_ms(
+    cluster: Cluster, host: str, volume: str, endpoint: str = "Mount", since: int = 0
+) -> list[float]:
+    """Milliseconds of each successful `endpoint` call for `volume`, from the plugin's log
+    (its calls from the `since`th on: len(plugin_requests) before the calls of interest)."""
     return [
         float(call["ms"])
-        for call in cluster.plugin_requests(host)
+        for call in cluster.plugin_requests(host)[since:]
         if call["endpoint"] == endpoint and call["volume"] == volume and call["status"] == 200
     ]
 
@@ -82,7 +86,7 @@ def _interleaved(
     host: DockerHost, runs: int, volumes: list[str], say: Callable[[int], None]
 ) -> list[list[float]]:
     """`runs` docker runs on each of `volumes`, in rotated rounds (bench.stats.rotated)."""
-    return rotated(runs, volumes, lambda volume: _run_ms(host, "-v", f"{volume}:/data"), say)
+    return rotated(runs, volumes, lambda volume: run_ms(host, "-v", f"{volume}:/data"), say)
 
 
 def _plugin_cpu_s(host: DockerHost) -> float:
@@ -218,12 +222,12 @@ def probe_cost(cluster: Cluster, results: dict[str, Any], say: Callable[[str], N
     """
     a = cluster.hosts["a"]
     a.docker("volume", "create", "-d", "local", "probe-base")
-    results["probe_base_run_ms"] = round(p50([_run_ms(a, "-v", "probe-base:/x") for _ in range(3)]))
+    results["probe_base_run_ms"] = round(p50([run_ms(a, "-v", "probe-base:/x") for _ in range(3)]))
 
     def probe(state: str) -> None:
         name = f"probe-{state}-{time.monotonic_ns() % 10**9}"
         rpcs = _nfs_rpcs(a)
-        results[f"probe_run_ms_{state}"] = round(_run_ms(a, "-v", f"{name}:/x"))
+        results[f"probe_run_ms_{state}"] = round(run_ms(a, "-v", f"{name}:/x"))
         results[f"probe_nfs_rpcs_main_{state}"] = _nfs_rpcs(a) - rpcs
         gets = [c for c in cluster.plugin_requests("a") if c["volume"] == name]
         results[f"probe_get_ms_{state}"] = [round(float(c["ms"])) for c in gets]
@@ -368,7 +372,7 @@ def failover(cluster: Cluster, results: dict[str, Any]) -> None:
     results["failover_wait_s"] = round(report.lease_wait_s, 1)  # listed, then free to mount
     results["failover_run_s"] = round(report.start_s, 1)  # the reader's docker run on b
     # b's Mount calls for the drill's volume: the reader's two (create, start), then web-b's.
-    results["failover_mounts_ms_b"] = _call_ms(cluster, "b", report.volume)
+    results["failover_mounts_ms_b"] = call_ms(cluster, "b", report.volume)
     plain = _plain_read(cluster.hosts["b"])
     results["plain_read_b_s"] = round(plain, 1)
     results["failover_vs_plain_read"] = round(report.failover_s / plain, 2)
@@ -399,6 +403,15 @@ def _read_s(host: DockerHost, volume: str) -> float:
     return timed_ms(lambda: run_on_volume(host, volume, READER)) / 1000
 
 
+def bench_config(server: str = "ganesha") -> dict[str, Any]:
+    """The bed's nfsvol config for `server`, with nfsvol's default timers and its state on tmpfs."""
+    config = plugin_config(server)
+    for key in ("idle_unmount", "health_interval", "lease_ttl", "catalog_ttl"):
+        del config[key]  # the bed's are short for its tests; measure the defaults
+    config["state_dir"] = GUEST_STATE_DIR
+    return config
+
+
 def run(quick: bool, say: Any, only: tuple[str, ...] = ()) -> dict[str, Any]:
     """Boot the bed, measure every guest figure (or those `only` names), tear it down.
 
@@ -409,18 +422,14 @@ def run(quick: bool, say: Any, only: tuple[str, ...] = ()) -> dict[str, Any]:
     results: dict[str, Any] = {"samples": {}}
     steps: dict[str, float] = {}
     results["hosts_step_s"] = steps
-    config = plugin_config()
-    for key in ("idle_unmount", "health_interval", "lease_ttl", "catalog_ttl"):
-        del config[key]  # the bed's are short for its tests; measure the defaults
-    config["state_dir"] = GUEST_STATE_DIR
     results["plugin_state_dir"] = GUEST_STATE_DIR
     workdir = Path(tempfile.mkdtemp(prefix="nfsvol-bench-hosts-"))
-    cluster = Cluster(workdir, prepare(), config=config)
+    cluster = Cluster(workdir, prepare(), config=bench_config())
     try:
         started = time.monotonic()
         boots = cluster.start()
         results["host_boot_s"] = round(max(boots.values()), 1)
-        _step(steps, "boot", started, say)
+        record_step(steps, "boot", started, say)
         measures: list[tuple[str, Callable[[], None]]] = [
             ("emulation", lambda: emulation(cluster, results)),
             ("run_ratios", lambda: run_ratios(cluster, 3 if quick else 10, results, not quick)),
@@ -437,12 +446,13 @@ def run(quick: bool, say: Any, only: tuple[str, ...] = ()) -> dict[str, Any]:
         for name, measure in measures:
             started = time.monotonic()
             measure()
-            _step(steps, name, started, say)
+            record_step(steps, name, started, say)
     finally:
         cluster.remove()
     return results
 
 
-def _step(steps: dict[str, float], name: str, started: float, say: Any) -> None:
+def record_step(steps: dict[str, float], name: str, started: float, say: Any) -> None:
+    """Note the seconds since `started` as step `name`'s and say so."""
     steps[name] = round(time.monotonic() - started, 1)
     say(f"  {name} done in {steps[name]:.0f}s")
