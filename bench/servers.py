@@ -18,7 +18,7 @@ on tmpfs (bench.hosts.bench_config), and measures on each:
 - failover (testbed.drill.run_drill, last: it powers host a off).
 
 It prints a table (figure | ganesha | knfsd) and writes bench/servers.json
-(raw samples under each server's `samples`). About 15 minutes for both.
+(raw samples under each server's `samples`). About 10 minutes for both.
 """
 
 from __future__ import annotations
